@@ -1,0 +1,41 @@
+"""One factory for every AWS client, so local mode is only a different endpoint."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from datalake.settings import Settings, get_settings
+
+_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32)
+
+
+def session(settings: Settings | None = None) -> boto3.session.Session:
+    s = settings or get_settings()
+    if s.mode == "local":
+        # The local endpoint accepts any credentials; never fall through to a real profile.
+        return boto3.session.Session(
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+            region_name=s.region,
+        )
+    return boto3.session.Session(region_name=s.region)
+
+
+def client(service: str, settings: Settings | None = None) -> Any:
+    s = settings or get_settings()
+    return _cached_client(service, s.mode, s.region, s.effective_endpoint)
+
+
+@lru_cache(maxsize=64)
+def _cached_client(service: str, mode: str, region: str, endpoint: str | None) -> Any:
+    s = get_settings()
+    return session(s).client(service, endpoint_url=endpoint, region_name=region, config=_CONFIG)
+
+
+def clear_clients() -> None:
+    _cached_client.cache_clear()

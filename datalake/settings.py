@@ -1,0 +1,114 @@
+"""Every setting and environment variable of the service, in one place.
+
+Local mode and AWS mode differ only in these values (endpoints, names, backends); the code
+path is the same. Each field reads the environment variable named in its ``alias``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal["local", "aws"]
+SearchBackend = Literal["embedded", "opensearch"]
+QueryEngine = Literal["local", "athena"]
+WarehouseBackend = Literal["local", "redshift"]
+ValidationEngine = Literal["auto", "spark", "pandas"]
+
+
+def _env(name: str, *fallbacks: str) -> AliasChoices:
+    return AliasChoices(name, *fallbacks)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # --- mode and endpoints -------------------------------------------------------------
+    mode: Mode = Field("local", validation_alias=_env("DATALAKE_MODE"))
+    region: str = Field("us-east-1", validation_alias=_env("DATALAKE_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"))
+    # One endpoint for every AWS API in local mode (the moto server). Empty in AWS mode.
+    endpoint_url: str | None = Field(None, validation_alias=_env("DATALAKE_ENDPOINT_URL", "AWS_ENDPOINT_URL"))
+    local_host: str = Field("127.0.0.1", validation_alias=_env("DATALAKE_LOCAL_HOST"))
+    local_port: int = Field(4599, validation_alias=_env("DATALAKE_LOCAL_PORT"))
+    state_dir: Path = Field(Path(".state"), validation_alias=_env("DATALAKE_STATE_DIR"))
+
+    # --- names -----------------------------------------------------------------------------
+    landing_bucket: str = Field("datalake-landing", validation_alias=_env("DATALAKE_LANDING_BUCKET"))
+    lake_bucket: str = Field("datalake-lake", validation_alias=_env("DATALAKE_LAKE_BUCKET"))
+    arrivals_queue: str = Field("datalake-arrivals", validation_alias=_env("DATALAKE_ARRIVALS_QUEUE"))
+    arrivals_dlq: str = Field("datalake-arrivals-dlq", validation_alias=_env("DATALAKE_ARRIVALS_DLQ"))
+    catalog_table: str = Field("datalake-catalog", validation_alias=_env("DATALAKE_CATALOG_TABLE"))
+    rules_table: str = Field("datalake-rules", validation_alias=_env("DATALAKE_RULES_TABLE"))
+    glue_database: str = Field("datalake", validation_alias=_env("DATALAKE_GLUE_DATABASE"))
+
+    # --- arrivals ----------------------------------------------------------------------------
+    max_receive_count: int = Field(3, ge=1, validation_alias=_env("DATALAKE_MAX_RECEIVE_COUNT"))
+    visibility_timeout_s: int = Field(30, ge=1, validation_alias=_env("DATALAKE_VISIBILITY_TIMEOUT"))
+    max_object_bytes: int = Field(5 * 1024**3, ge=1, validation_alias=_env("DATALAKE_MAX_OBJECT_BYTES"))
+    # Text files are read up to this many bytes at arrival to count rows; beyond it the count is unknown.
+    profile_byte_budget: int = Field(64 * 1024**2, ge=1024, validation_alias=_env("DATALAKE_PROFILE_BYTE_BUDGET"))
+    poll_wait_s: int = Field(1, ge=0, le=20, validation_alias=_env("DATALAKE_POLL_WAIT"))
+
+    # --- search ------------------------------------------------------------------------------
+    search_backend: SearchBackend = Field("embedded", validation_alias=_env("DATALAKE_SEARCH_BACKEND"))
+    opensearch_url: str | None = Field(None, validation_alias=_env("DATALAKE_OPENSEARCH_URL"))
+    search_index: str = Field("datalake-catalog", validation_alias=_env("DATALAKE_SEARCH_INDEX"))
+
+    # --- validation -----------------------------------------------------------------------------
+    validation_engine: ValidationEngine = Field("auto", validation_alias=_env("DATALAKE_VALIDATION_ENGINE"))
+    # Under this many input bytes, "auto" validates in-process with pandas instead of Spark.
+    pandas_max_bytes: int = Field(50 * 1024**2, ge=0, validation_alias=_env("DATALAKE_PANDAS_MAX_BYTES"))
+    spark_master: str = Field("local[2]", validation_alias=_env("DATALAKE_SPARK_MASTER"))
+
+    # --- query and warehouse ---------------------------------------------------------------------
+    query_engine: QueryEngine = Field("local", validation_alias=_env("DATALAKE_QUERY_ENGINE"))
+    athena_workgroup: str = Field("primary", validation_alias=_env("DATALAKE_ATHENA_WORKGROUP"))
+    warehouse: WarehouseBackend = Field("local", validation_alias=_env("DATALAKE_WAREHOUSE"))
+    redshift_workgroup: str | None = Field(None, validation_alias=_env("DATALAKE_REDSHIFT_WORKGROUP"))
+    redshift_database: str = Field("dev", validation_alias=_env("DATALAKE_REDSHIFT_DATABASE"))
+    redshift_copy_role_arn: str | None = Field(None, validation_alias=_env("DATALAKE_REDSHIFT_COPY_ROLE_ARN"))
+
+    # --- observability and API ---------------------------------------------------------------------
+    log_level: str = Field("INFO", validation_alias=_env("DATALAKE_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL"))
+    service_name: str = Field("datalake", validation_alias=_env("POWERTOOLS_SERVICE_NAME"))
+    api_token: str | None = Field(None, validation_alias=_env("DATALAKE_API_TOKEN"))
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> "Settings":
+        if self.mode == "aws" and self.endpoint_url and "127.0.0.1" in self.endpoint_url:
+            raise ValueError(
+                f"DATALAKE_MODE=aws but the endpoint is local ({self.endpoint_url}); "
+                "unset DATALAKE_ENDPOINT_URL/AWS_ENDPOINT_URL or use DATALAKE_MODE=local"
+            )
+        if self.search_backend == "opensearch" and not self.opensearch_url:
+            raise ValueError("DATALAKE_SEARCH_BACKEND=opensearch needs DATALAKE_OPENSEARCH_URL (https://host:443)")
+        return self
+
+    @property
+    def local_endpoint(self) -> str:
+        return f"http://{self.local_host}:{self.local_port}"
+
+    @property
+    def effective_endpoint(self) -> str | None:
+        """Endpoint every client uses: the explicit one, else the local server in local mode."""
+        if self.endpoint_url:
+            return self.endpoint_url
+        return self.local_endpoint if self.mode == "local" else None
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """For tests and the local runtime, which change the environment after import."""
+    get_settings.cache_clear()
