@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     lake_bucket: str = Field("datalake-lake", validation_alias=_env("DATALAKE_LAKE_BUCKET"))
     arrivals_queue: str = Field("datalake-arrivals", validation_alias=_env("DATALAKE_ARRIVALS_QUEUE"))
     arrivals_dlq: str = Field("datalake-arrivals-dlq", validation_alias=_env("DATALAKE_ARRIVALS_DLQ"))
+    # On-failure destination for stream records the indexer gave up on.
+    indexer_dlq: str = Field("datalake-indexer-dlq", validation_alias=_env("DATALAKE_INDEXER_DLQ"))
     catalog_table: str = Field("datalake-catalog", validation_alias=_env("DATALAKE_CATALOG_TABLE"))
     rules_table: str = Field("datalake-rules", validation_alias=_env("DATALAKE_RULES_TABLE"))
     glue_database: str = Field("datalake", validation_alias=_env("DATALAKE_GLUE_DATABASE"))
@@ -51,6 +53,9 @@ class Settings(BaseSettings):
     max_object_bytes: int = Field(5 * 1024**3, ge=1, validation_alias=_env("DATALAKE_MAX_OBJECT_BYTES"))
     # Text files are read up to this many bytes at arrival to count rows; beyond it the count is unknown.
     profile_byte_budget: int = Field(64 * 1024**2, ge=1024, validation_alias=_env("DATALAKE_PROFILE_BYTE_BUDGET"))
+    # Local runtime: concurrent SQS pollers (Lambda's concurrency) and stream retry bound.
+    local_concurrency: int = Field(4, ge=1, le=32, validation_alias=_env("DATALAKE_LOCAL_CONCURRENCY"))
+    stream_max_retries: int = Field(3, ge=0, validation_alias=_env("DATALAKE_STREAM_MAX_RETRIES"))
     poll_wait_s: int = Field(1, ge=0, le=20, validation_alias=_env("DATALAKE_POLL_WAIT"))
 
     # --- search ------------------------------------------------------------------------------

@@ -1,0 +1,217 @@
+"""The local stand-in for Lambda event-source mappings.
+
+It polls the arrivals queue and the catalog table's stream and calls the *same* handler functions
+that run in Lambda, with real SQS and DynamoDB-stream event shapes, honouring their contracts:
+- SQS: messages a handler reports in ``batchItemFailures`` stay on the queue and come back after a
+  (backed-off) visibility timeout; the queue's redrive policy moves them to the DLQ after
+  ``maxReceiveCount`` receives, exactly as in AWS.
+- Streams: records are delivered in order per shard; a reported failure is retried from that
+  sequence number up to ``stream_max_retries`` times, then sent to the on-failure queue and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from datalake import aws
+from datalake.local.context import LocalContext
+from datalake.observability import logger
+from datalake.settings import Settings
+
+Handler = Callable[[dict[str, Any], Any], Any]
+log = logger()
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's SQS mapping builds from ReceiveMessage output."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+def stream_event(records: list[dict[str, Any]], stream_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's DynamoDB-stream mapping builds from GetRecords output."""
+    out = []
+    for r in records:
+        ddb = dict(r["dynamodb"])
+        ts = ddb.get("ApproximateCreationDateTime")
+        if isinstance(ts, datetime):
+            ddb["ApproximateCreationDateTime"] = int(ts.timestamp())
+        out.append({
+            "eventID": r.get("eventID", uuid.uuid4().hex),
+            "eventName": r["eventName"],
+            "eventVersion": r.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": region,
+            "dynamodb": ddb,
+            "eventSourceARN": stream_arn,
+        })
+    return {"Records": out}
+
+
+def _failed_ids(response: Any) -> set[str]:
+    if isinstance(response, dict):
+        return {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    return set()
+
+
+class SqsMapping(threading.Thread):
+    def __init__(self, settings: Settings, queue_url: str, handler: Handler, stop: threading.Event, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.settings, self.queue_url, self.handler, self.stop_event = settings, queue_url, handler, stop
+        self.sqs = aws.client("sqs", settings)
+        self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # the runtime must keep going whatever one poll does
+                log.exception("SQS poll failed; retrying")
+                self.stop_event.wait(1)
+
+    def poll_once(self) -> int:
+        resp = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.settings.poll_wait_s,
+            AttributeNames=["All"], MessageAttributeNames=["All"],
+        )
+        messages = resp.get("Messages", [])
+        if not messages:
+            return 0
+        event = sqs_event(messages, self.queue_arn, self.settings.region)
+        try:
+            failed = _failed_ids(self.handler(event, LocalContext("datalake-ingest", region=self.settings.region)))
+        except Exception:
+            log.exception("ingestion handler raised; the whole batch will be retried")
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        for m in messages:
+            if m["MessageId"] in failed:
+                count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+                # Back off like a visibility timeout would, but short enough to be useful locally.
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"],
+                    VisibilityTimeout=min(self.settings.visibility_timeout_s, 2 ** count),
+                )
+        return len(messages)
+
+
+class StreamMapping(threading.Thread):
+    def __init__(self, settings: Settings, stream_arn: str, handler: Handler, stop: threading.Event, dlq_url: str) -> None:
+        super().__init__(name="stream-mapping", daemon=True)
+        self.settings, self.stream_arn, self.handler, self.stop_event = settings, stream_arn, handler, stop
+        self.streams = aws.client("dynamodbstreams", settings)
+        self.sqs = aws.client("sqs", settings)
+        self.dlq_url = dlq_url
+        self.iterators: dict[str, str | None] = {}
+        self.idle = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                if self.poll_once() == 0:
+                    self.idle.set()
+                    self.stop_event.wait(0.2)
+                else:
+                    self.idle.clear()
+            except Exception:
+                log.exception("stream poll failed; retrying")
+                self.stop_event.wait(1)
+
+    def _refresh_shards(self) -> None:
+        shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            sid = shard["ShardId"]
+            if sid not in self.iterators:
+                self.iterators[sid] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+
+    def poll_once(self) -> int:
+        self._refresh_shards()
+        total = 0
+        for sid, it in list(self.iterators.items()):
+            if it is None:
+                continue
+            resp = self.streams.get_records(ShardIterator=it, Limit=100)
+            records = resp.get("Records", [])
+            if records:
+                self._deliver(sid, records)
+                total += len(records)
+            self.iterators[sid] = resp.get("NextShardIterator")
+        return total
+
+    def _deliver(self, shard_id: str, records: list[dict[str, Any]]) -> None:
+        pending = records
+        for attempt in range(self.settings.stream_max_retries + 1):
+            event = stream_event(pending, self.stream_arn, self.settings.region)
+            try:
+                failed = _failed_ids(self.handler(event, LocalContext("datalake-indexer", region=self.settings.region)))
+            except Exception:
+                log.exception("indexer handler raised; retrying the batch")
+                failed = {r["dynamodb"]["SequenceNumber"] for r in pending}
+            if not failed:
+                return
+            # As Lambda does with ReportBatchItemFailures: resume from the lowest failed sequence number.
+            first = min(int(s) for s in failed)
+            pending = [r for r in pending if int(r["dynamodb"]["SequenceNumber"]) >= first]
+            time.sleep(min(2.0, 0.1 * 2 ** attempt))
+        self.sqs.send_message(
+            QueueUrl=self.dlq_url,
+            MessageBody=json.dumps({
+                "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": "datalake-indexer"},
+                "DDBStreamBatchInfo": {
+                    "shardId": shard_id, "streamArn": self.stream_arn, "batchSize": len(pending),
+                    "startSequenceNumber": pending[0]["dynamodb"]["SequenceNumber"],
+                    "endSequenceNumber": pending[-1]["dynamodb"]["SequenceNumber"],
+                },
+            }),
+        )
+        log.error("stream records sent to the on-failure queue after retries", extra={"count": len(pending)})
+
+
+class Runtime:
+    """Starts the event-source mappings; ``stop()`` ends them."""
+
+    def __init__(self, settings: Settings, queue_url: str, stream_arn: str,
+                 ingest: Handler, index: Handler) -> None:
+        self.stop_event = threading.Event()
+        dlq_url = aws.client("sqs", settings).get_queue_url(QueueName=settings.indexer_dlq)["QueueUrl"]
+        self.sqs = [
+            SqsMapping(settings, queue_url, ingest, self.stop_event, name=f"sqs-mapping-{i}")
+            for i in range(settings.local_concurrency)
+        ]
+        self.stream = StreamMapping(settings, stream_arn, index, self.stop_event, dlq_url)
+
+    def start(self) -> None:
+        for t in [*self.sqs, self.stream]:
+            t.start()
+
+    def stop(self, timeout: float = 5) -> None:
+        self.stop_event.set()
+        for t in [*self.sqs, self.stream]:
+            t.join(timeout)
