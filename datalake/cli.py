@@ -1,0 +1,335 @@
+"""`datalake`: run the lake locally, and browse, validate, load and query it (locally or in AWS)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from datalake.exceptions import DataLakeError, NotRunning
+from datalake.settings import Settings, get_settings
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
+
+
+def _require_lake(settings: Settings) -> None:
+    """Commands that talk to AWS APIs need the local lake up, unless an endpoint/AWS mode is configured."""
+    from datalake.local import lifecycle
+
+    if settings.mode == "local" and not settings.endpoint_url and not lifecycle.status(settings).running:
+        raise NotRunning()
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except (DataLakeError, LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:  # anything from an area's exceptions.py has a message meant for users
+        mod = type(exc).__module__
+        if mod.endswith("exceptions") or mod.startswith(("catalog", "quality_rules", "athena_queries", "warehouse", "ingestion")):
+            raise click.ClickException(str(exc)) from exc
+        raise
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """A data lake on AWS, or on this machine.
+
+    \b
+    Local mode (default): `datalake up` starts a local AWS endpoint and the runtime that
+    catalogues every file dropped into the landing bucket. Then:
+      aws --endpoint-url http://127.0.0.1:4599 s3 cp jobs.csv s3://datalake-landing/jobs/
+      datalake search jobs        datalake crawl jobs
+      datalake rules put rules.json   datalake validate jobs
+      datalake load jobs          datalake query "SELECT count(*) FROM accepted_jobs"
+    `datalake demo` does all of it on bundled sample data.
+    AWS mode: DATALAKE_MODE=aws (see README); the same commands use the real services.
+    """
+
+
+# --- local lake lifecycle ------------------------------------------------------------------------
+@main.command()
+def up() -> None:
+    """Start the local lake (endpoint + runtime) in the background and provision it."""
+    from datalake.local import lifecycle
+
+    s = _settings()
+    with _errors(), console.status("starting the local lake..."):
+        st = lifecycle.up(s)
+    console.print(f"[green]local lake running[/] (pid {st.pid}) at [bold]{st.endpoint}[/]")
+    console.print(f"  landing bucket: s3://{s.landing_bucket}   lake bucket: s3://{s.lake_bucket}")
+    console.print(f"  try: aws --endpoint-url {st.endpoint} s3 cp FILE s3://{s.landing_bucket}/<dataset>/")
+    console.print(f"  or:  export AWS_ENDPOINT_URL={st.endpoint} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={s.region}")
+
+
+@main.command()
+def down() -> None:
+    """Stop the local lake. Its buckets, tables and queues live in memory and are discarded."""
+    from datalake.local import lifecycle
+
+    s = _settings()
+    stopped = lifecycle.down(s)
+    console.print("local lake stopped" if stopped else "local lake was not running")
+    if stopped:
+        console.print("[yellow]note:[/] local state (buckets, catalog, rules, Glue tables) is kept in memory and is now "
+                      "discarded; `datalake up` starts empty. Keep your source files to drop them again.")
+
+
+@main.command()
+def status() -> None:
+    """Show whether the local lake runs, its endpoint, and the datasets it holds."""
+    from datalake import components
+    from datalake.local import lifecycle
+
+    s = _settings()
+    st = lifecycle.status(s)
+    if s.mode == "local" and not st.running:
+        console.print("local lake: [red]not running[/] (start it with `datalake up`)")
+        sys.exit(1)
+    if st.running:
+        console.print(f"local lake: [green]running[/] pid {st.pid}, endpoint {st.endpoint}, up {st.uptime_s:.0f}s")
+    with _errors():
+        _print_datasets(components.catalog_store(s).list_datasets())
+
+
+def _print_datasets(datasets: list[dict[str, Any]]) -> None:
+    t = Table("dataset", "files", "bytes", "last arrival", "accepted", "rejected")
+    for d in datasets:
+        v = d.get("validation") or {}
+        t.add_row(d["dataset"], str(d.get("file_count", 0)), str(d.get("total_bytes", 0)), str(d.get("last_arrival", "")),
+                  str(v.get("accepted", "")), str(v.get("rejected", "")))
+    console.print(t)
+
+
+# --- catalog ---------------------------------------------------------------------------------------
+@main.command()
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw catalog records as JSON.")
+def show(dataset: str, as_json: bool) -> None:
+    """Show a dataset's catalog record and its files' records."""
+    from datalake import components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        store = components.catalog_store(s)
+        ds, objs = store.get_dataset(dataset), store.list_objects(dataset)
+        if ds is None and not objs:
+            from catalog.exceptions import DatasetNotFound
+
+            raise DatasetNotFound(dataset)
+    if as_json:
+        click.echo(json.dumps({"dataset": ds, "objects": objs}, indent=2, default=str))
+        return
+    console.print_json(json.dumps({k: v for k, v in (ds or {}).items() if k not in ("pk", "sk")}, default=str))
+    t = Table("key", "status", "format", "rows", "reason")
+    for o in objs:
+        t.add_row(o["key"], o["status"], str(o.get("format", "")), str(o.get("row_count", "")), o.get("status_reason") or "")
+    console.print(t)
+
+
+@main.command()
+@click.argument("text", required=False, default="")
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--status", help="Only records with this status (ingested, quarantined, ...).")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def search(text: str, dataset: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """Find files and datasets by dataset name, key fragment, column name, tag or description."""
+    from catalog.search import build_search_index
+
+    s = _settings()
+    with _errors():
+        hits = build_search_index(s).search(text, dataset=dataset, status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([{"id": h.id, "score": h.score, "doc": h.doc} for h in hits], default=str, indent=2))
+        return
+    if not hits:
+        console.print(f"no matches for {text!r}")
+        return
+    t = Table("kind", "dataset", "key", "status", "columns")
+    for h in hits:
+        d = h.doc
+        cols = ", ".join(c["name"] for c in d.get("columns") or [])
+        t.add_row(d.get("kind", ""), d.get("dataset", ""), d.get("key", ""), d.get("status", ""),
+                  cols[:60] + ("..." if len(cols) > 60 else ""))
+    console.print(t)
+
+
+@main.command()
+@click.argument("dataset")
+def crawl(dataset: str) -> None:
+    """Infer DATASET's schema from its files and register its Glue table and partitions."""
+    from datalake.pipeline import crawl_dataset
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        r = crawl_dataset(s, dataset)
+    console.print(f"table [bold]{s.glue_database}.{r.tables[0]}[/]: {len(r.columns)} columns from {r.files} file(s); "
+                  f"partition keys {r.partition_keys or '-'}; {r.partitions_added} partition(s) added")
+    if r.skipped:
+        console.print(f"[yellow]skipped {len(r.skipped)} file(s) of another format:[/] {', '.join(r.skipped[:5])}")
+
+
+# --- rules ---------------------------------------------------------------------------------------------
+@main.group()
+def rules() -> None:
+    """Manage quality rules (the reference data model, stored in the DynamoDB rules table)."""
+
+
+@rules.command("put")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rules_put(file: Path) -> None:
+    """Store the rules in FILE (a JSON list of rule items, or one item); bumps the rule-set version."""
+    from datalake.pipeline import rules_store
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        data = json.loads(file.read_text())
+        items = data if isinstance(data, list) else [data]
+        store = rules_store(s)
+        by_ds: dict[str, list[dict[str, Any]]] = {}
+        for it in items:
+            by_ds.setdefault(it.get("dataset_name", ""), []).append(it)
+        for ds, its in by_ds.items():
+            rs = store.put_items(its)
+            console.print(f"dataset [bold]{ds}[/]: {len(its)} rule item(s) stored; rule set version {rs.version}")
+
+
+@rules.command("list")
+@click.argument("dataset")
+def rules_list(dataset: str) -> None:
+    """Print DATASET's current rule set as JSON."""
+    from datalake.pipeline import rules_store
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        click.echo(json.dumps(rules_store(s).get(dataset).to_dict(), indent=2, default=str))
+
+
+@rules.command("delete")
+@click.argument("rule_id")
+def rules_delete(rule_id: str) -> None:
+    """Delete one rule item by id; bumps the rule-set version."""
+    from datalake.pipeline import rules_store
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        rs = rules_store(s).delete(rule_id)
+    console.print(f"deleted {rule_id}; rule set version {rs.version}")
+
+
+# --- validate, load, query ------------------------------------------------------------------------------
+@main.command()
+@click.argument("dataset")
+@click.option("--engine", type=click.Choice(["auto", "spark", "pandas"]), default=None,
+              help="Validation engine (default: DATALAKE_VALIDATION_ENGINE, 'auto' picks pandas for small inputs).")
+def validate(dataset: str, engine: str | None) -> None:
+    """Split DATASET's rows into accepted and rejected Parquet by its rules (Great Expectations semantics)."""
+    from datalake.pipeline import validate_dataset
+
+    s = _settings()
+    _require_lake(s)
+    with _errors(), console.status("validating...") as st:
+        r = validate_dataset(s, dataset, engine=None if engine in (None, "auto") else engine,
+                             progress=lambda m: st.update(m))
+    _print_outcome(r.outcome.to_dict())
+    console.print(f"tables: {', '.join(f'{s.glue_database}.{t}' for t in r.tables)}; {r.uploaded} file(s) published")
+
+
+def _print_outcome(o: dict[str, Any]) -> None:
+    console.print(f"run {o['run_id']} ({o['engine']}): {o['rows_in']} rows -> [green]{o['accepted']} accepted[/], "
+                  f"[red]{o['rejected']} rejected[/]")
+    t = Table("rule", "severity", "failed rows", "Great Expectations")
+    oracle = o.get("oracle_unexpected") or {}
+    for p in o["per_rule"]:
+        t.add_row(p["reject_msg"], p.get("severity", "reject"), str(p["failed_rows"]), str(oracle.get(p["rule_id"], "-")))
+    console.print(t)
+
+
+@main.command()
+@click.argument("dataset")
+def load(dataset: str) -> None:
+    """COPY DATASET's accepted rows into the warehouse table dq_accepted.<dataset>."""
+    from datalake.pipeline import load_dataset
+
+    s = _settings()
+    _require_lake(s)
+    with _errors(), console.status("loading..."):
+        r = load_dataset(s, dataset)
+    console.print(f"loaded {r.rows_loaded} row(s) from {r.files} file(s) into {r.table}")
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def query(sql: str, fmt: str) -> None:
+    """Run Athena SQL over the Glue tables (accepted_<ds>, rejected_<ds>, raw <ds>)."""
+    from datalake.pipeline import run_query
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        res = run_query(s, sql)
+    _print_result(res.columns, res.rows, fmt)
+
+
+def _print_result(columns: list[str], rows: list[tuple], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=2))
+    elif fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(columns)
+        w.writerows(rows)
+    else:
+        t = Table(*columns)
+        for r in rows:
+            t.add_row(*("" if v is None else str(v) for v in r))
+        console.print(t)
+
+
+@main.command()
+@click.option("--rows", default=22000, show_default=True, help="Rows of sample job postings to generate.")
+@click.option("--engine", type=click.Choice(["spark", "pandas"]), default="spark", show_default=True)
+@click.option("--keep-running/--stop", default=True, show_default=True, help="Leave the local lake up afterwards.")
+def demo(rows: int, engine: str, keep_running: bool) -> None:
+    """Run the whole flow on bundled sample data and print a summary."""
+    from datalake.demo import run_demo
+
+    s = _settings()
+    with _errors():
+        summary = run_demo(s, rows=rows, engine=engine, say=lambda m: console.print(f"[cyan]»[/] {m}"))
+        console.print(summary.render())
+        if not keep_running:
+            from datalake.local import lifecycle
+
+            lifecycle.down(s)
+
+
+if __name__ == "__main__":
+    main()

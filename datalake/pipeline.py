@@ -1,0 +1,185 @@
+"""Crawl → validate → load: the chain Step Functions runs in AWS, as plain functions.
+
+Each step reads the catalog (DynamoDB), does its work through adapters, and writes its outcome
+back to the catalog, so the search index (fed by the table's stream) shows it too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from catalog.crawler import CrawlResult, crawl
+from catalog.exceptions import CatalogError, DatasetNotFound
+from catalog.glue import GlueCatalog, table_input
+from catalog.naming import glue_identifier
+from datalake import aws, components
+from datalake.settings import Settings
+from ingestion.profile import schema_columns
+
+Progress = Callable[[str], None]
+VALIDATABLE = ("ingested", "validated", "loaded")
+LINEAGE = ("source_key", "source_row")
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def glue_catalog(settings: Settings) -> GlueCatalog:
+    return GlueCatalog(settings.glue_database, aws.client("glue", settings))
+
+
+def crawl_dataset(settings: Settings, dataset: str) -> CrawlResult:
+    return crawl(dataset, store=components.catalog_store(settings), glue=glue_catalog(settings),
+                 landing_bucket=settings.landing_bucket)
+
+
+def rules_store(settings: Settings):  # noqa: ANN201 - the quality area's RulesStore
+    from quality_rules.store import RulesStore
+
+    return RulesStore(settings.rules_table, aws.client("dynamodb", settings))
+
+
+def choose_engine(settings: Settings, total_bytes: int) -> str:
+    if settings.validation_engine != "auto":
+        return settings.validation_engine
+    return "pandas" if total_bytes <= settings.pandas_max_bytes else "spark"
+
+
+@dataclass
+class ValidateResult:
+    outcome: Any  # quality_rules.runner.ValidationOutcome
+    tables: list[str]
+    uploaded: int
+
+
+def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = None,
+                     progress: Progress = _noop) -> ValidateResult:
+    from quality_rules.runner import SourceFile, run_validation
+
+    store = components.catalog_store(settings)
+    records = [r for r in store.list_objects(dataset) if r.get("status") in VALIDATABLE]
+    if not records:
+        raise DatasetNotFound(dataset)
+    ruleset = rules_store(settings).get(dataset)
+    s3 = aws.client("s3", settings)
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    chosen = engine or choose_engine(settings, sum(int(r.get("size") or 0) for r in records))
+    work = Path(tempfile.mkdtemp(prefix=f"validate-{dataset}-", dir=_tmp(settings)))
+    try:
+        sources = []
+        for r in records:
+            local = work / "in" / uuid.uuid4().hex
+            local.parent.mkdir(parents=True, exist_ok=True)
+            progress(f"staging s3://{r['bucket']}/{r['key']}")
+            extra = {"ExtraArgs": {"VersionId": r["version_id"]}} if r.get("version_id") else {}
+            s3.download_file(r["bucket"], r["key"], str(local), **extra)
+            sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
+                                      compression=r.get("compression") or "none",
+                                      ingest_date=str(r["arrival_time"])[:10]))
+        progress(f"validating {len(sources)} file(s) with {chosen}")
+        out = work / "out"
+        outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
+                                 engine=chosen, run_id=run_id, spark_master=settings.spark_master)
+        uploaded = _upload_tree(s3, out, settings.lake_bucket, progress)
+        tables = _register_split_tables(settings, dataset, out)
+        _record_outcome(store, dataset, records, outcome, settings)
+        return ValidateResult(outcome, tables, uploaded)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _tmp(settings: Settings) -> str:
+    path = settings.state_path / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def _upload_tree(s3: Any, root: Path, bucket: str, progress: Progress) -> int:
+    n = 0
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))):
+        key = f.relative_to(root).as_posix()
+        progress(f"publishing s3://{bucket}/{key}")
+        s3.upload_file(str(f), bucket, key)
+        n += 1
+    return n
+
+
+def _register_split_tables(settings: Settings, dataset: str, out: Path) -> list[str]:
+    """Glue tables accepted_<ds> / rejected_<ds> over the split Parquet, partitioned by ingest_date."""
+    glue = glue_catalog(settings)
+    names = []
+    for side in ("accepted", "rejected"):
+        root = out / side / f"dataset={dataset}"
+        files = sorted(root.rglob("*.parquet"))
+        if not files:
+            continue
+        columns = schema_columns(pq.read_schema(files[0]))
+        name = f"{side}_{glue_identifier(dataset)}"
+        location = f"s3://{settings.lake_bucket}/{side}/dataset={dataset}/"
+        glue.upsert_table(table_input(name, "parquet", location, columns, ["ingest_date"],
+                                      extra={"datalake:dataset": dataset, "datalake:kind": side}))
+        dates = sorted({p.parent.name.split("=", 1)[1] for p in files})
+        glue.add_partitions(name, [([d], f"{location}ingest_date={d}/") for d in dates])
+        names.append(name)
+    return names
+
+
+def _record_outcome(store: Any, dataset: str, records: list[dict[str, Any]], outcome: Any, settings: Settings) -> None:
+    summary = outcome.to_dict()
+    per_source = summary.get("per_source", {})
+    for r in records:
+        counts = per_source.get(r["key"], {})
+        store.update_object(dataset, r["bucket"], r["key"], r.get("version_id"), {
+            "status": "validated", "status_reason": None,
+            "validation": {"run_id": outcome.run_id, "engine": summary["engine"], **counts},
+        })
+    store.update_dataset(dataset, {"validation": {
+        "run_id": outcome.run_id,
+        "engine": summary["engine"],
+        "rows_in": summary["rows_in"],
+        "accepted": summary["accepted"],
+        "rejected": summary["rejected"],
+        "per_rule": {p["reject_msg"]: p["failed_rows"] for p in summary["per_rule"]},
+        "rules_version": summary["rules_used"].get("version"),
+        "report": f"s3://{settings.lake_bucket}/{summary['report_path']}" if summary.get("report_path") else None,
+        "oracle_agrees": summary.get("oracle_agrees"),
+    }})
+
+
+def load_dataset(settings: Settings, dataset: str) -> Any:
+    """COPY the dataset's accepted Parquet into dq_accepted.<dataset> of the warehouse."""
+    from warehouse import build_warehouse
+
+    glue = glue_catalog(settings)
+    name = f"accepted_{glue_identifier(dataset)}"
+    table = glue.get_table(name)
+    if table is None:
+        raise CatalogError(f"no accepted data for {dataset!r} (Glue table {name} is missing); run `datalake validate {dataset}` first")
+    s3 = aws.client("s3", settings)
+    prefix = f"accepted/dataset={dataset}/"
+    uris = [f"s3://{settings.lake_bucket}/{o['Key']}" for p in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=settings.lake_bucket, Prefix=prefix) for o in p.get("Contents", []) if o["Key"].endswith(".parquet")]
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    result = build_warehouse(settings).copy_parquet(schema="dq_accepted", table=glue_identifier(dataset),
+                                                    s3_uris=uris, columns=columns)
+    store = components.catalog_store(settings)
+    for r in store.list_objects(dataset, status="validated"):
+        store.update_object(dataset, r["bucket"], r["key"], r.get("version_id"), {"status": "loaded"})
+    store.update_dataset(dataset, {"warehouse_table": f"dq_accepted.{glue_identifier(dataset)}"})
+    return result
+
+
+def run_query(settings: Settings, sql: str) -> Any:
+    from athena_queries.engine import build_query_engine
+
+    return build_query_engine(settings).query(sql, database=settings.glue_database)
