@@ -44,11 +44,22 @@ def _index() -> SearchIndex:
 
 
 def _record(record: DynamoDBRecord) -> None:
+    try:
+        _apply(record)
+    except Exception:
+        log.exception("indexing failed", extra={"sequence_number": record.dynamodb.sequence_number})
+        raise
+
+
+def _apply(record: DynamoDBRecord) -> None:
     ddb = record.dynamodb
     if record.event_name and record.event_name.name == "REMOVE":
         _index().delete(doc_id(ddb.old_image))
         return
     image = ddb.new_image
+    if "kind" not in image:
+        # moto emits a keys-only INSERT before an UpdateItem's real image; nothing to index yet.
+        return
     _index().upsert(doc_id(image), to_search_doc(image))
     _metrics.add_metric(name="DocsIndexed", unit=MetricUnit.Count, value=1)
 
