@@ -169,7 +169,9 @@ def load_dataset(settings: Settings, dataset: str) -> Any:
     prefix = f"accepted/dataset={dataset}/"
     uris = [f"s3://{settings.lake_bucket}/{o['Key']}" for p in s3.get_paginator("list_objects_v2").paginate(
         Bucket=settings.lake_bucket, Prefix=prefix) for o in p.get("Contents", []) if o["Key"].endswith(".parquet")]
-    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    from warehouse.types import redshift_type
+
+    columns = [(c["Name"], redshift_type(c["Type"])) for c in table["StorageDescriptor"]["Columns"]]
     result = build_warehouse(settings).copy_parquet(schema="dq_accepted", table=glue_identifier(dataset),
                                                     s3_uris=uris, columns=columns)
     store = components.catalog_store(settings)
