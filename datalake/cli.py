@@ -314,6 +314,42 @@ def _print_result(columns: list[str], rows: list[tuple], fmt: str) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the catalog JSON API (datasets, files, search, rules) with bearer-token auth.
+
+    The token is DATALAKE_API_TOKEN; in local mode one is generated into <state dir>/api_token
+    (mode 0600) when unset. Send it as `Authorization: Bearer <token>`.
+    """
+    import os
+    import secrets
+
+    import uvicorn
+
+    s = _settings()
+    if not s.api_token:
+        if s.mode != "local":
+            raise click.ClickException("set DATALAKE_API_TOKEN (16+ characters) to serve the API outside local mode")
+        path = s.state_path / "api_token"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        os.environ["DATALAKE_API_TOKEN"] = path.read_text().strip()
+        from datalake.settings import reset_settings_cache
+
+        reset_settings_cache()
+        console.print(f"API token in {path} (send it as 'Authorization: Bearer <token>')")
+    from catalog.api import app_from_settings
+
+    with _errors():
+        app = app_from_settings()
+    console.print(f"catalog API on http://{host}:{port}/docs")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@main.command()
 @click.option("--rows", default=22000, show_default=True, help="Rows of sample job postings to generate.")
 @click.option("--engine", type=click.Choice(["spark", "pandas"]), default="spark", show_default=True)
 @click.option("--keep-running/--stop", default=True, show_default=True, help="Leave the local lake up afterwards.")
@@ -330,6 +366,10 @@ def demo(rows: int, engine: str, keep_running: bool) -> None:
 
             lifecycle.down(s)
 
+
+from datalake.cli_arrivals import register  # noqa: E402 - arrival-path commands (dlq, reconcile)
+
+register(main)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,102 @@
+"""The catalog's JSON API: datasets, files, search and quality rules, behind a bearer token.
+
+Thin routers over the same adapters the CLI uses; dependencies come in through ``Annotated``
+types so tests inject their own. The token is compared in constant time and never logged.
+"""
+
+# No `from __future__ import annotations` here: FastAPI must see the Annotated dependency types
+# defined inside create_app as objects, not as unresolvable strings.
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from catalog.exceptions import DatasetNotFound
+from catalog.search import SearchIndex
+from catalog.store import CatalogStore
+
+_bearer = HTTPBearer(auto_error=False)
+HIDDEN = ("pk", "sk", "sequencer_sort")
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in HIDDEN}
+
+
+def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callable[[], SearchIndex],
+               rules: Callable[[], Any]) -> FastAPI:
+    """Build the app. ``token`` is required: there is no unauthenticated mode."""
+    if not token or len(token) < 16:
+        raise ValueError("the catalog API needs DATALAKE_API_TOKEN of at least 16 characters; "
+                         "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+
+    def authorised(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+        if creds is None or not hmac.compare_digest(creds.credentials.encode(), token.encode()):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    Store = Annotated[CatalogStore, Depends(store)]
+    Search = Annotated[SearchIndex, Depends(search)]
+    Rules = Annotated[Any, Depends(rules)]
+    app = FastAPI(title="datalake catalog", version="0.1.0", dependencies=[Depends(authorised)])
+
+    @app.exception_handler(LookupError)
+    async def _not_found(_: Request, exc: LookupError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ValueError)
+    async def _bad_request(_: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/datasets")
+    def list_datasets(s: Store) -> list[dict[str, Any]]:
+        return [_public(d) for d in s.list_datasets()]
+
+    @app.get("/datasets/{dataset}")
+    def get_dataset(dataset: str, s: Store) -> dict[str, Any]:
+        ds, files = s.get_dataset(dataset), s.list_objects(dataset)
+        if ds is None and not files:
+            raise HTTPException(404, str(DatasetNotFound(dataset)))
+        return {"dataset": _public(ds or {}), "files": [_public(f) for f in files]}
+
+    @app.get("/search")
+    def search_catalog(idx: Search, q: str = "", dataset: str | None = None, status_: Annotated[
+            str | None, Query(alias="status")] = None, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:
+        hits = idx.search(q, dataset=dataset, status=status_, limit=limit)
+        return [{"id": h.id, "score": h.score, "doc": h.doc, "highlights": h.highlights} for h in hits]
+
+    @app.get("/rules/{dataset}")
+    def get_rules(dataset: str, r: Rules, version: int | None = None) -> dict[str, Any]:
+        return r.get(dataset, version).to_dict()
+
+    @app.get("/rules/{dataset}/history")
+    def rules_history(dataset: str, r: Rules) -> list[dict[str, Any]]:
+        return [{"version": rs.version, "digest": rs.digest} for rs in r.history(dataset)]
+
+    @app.put("/rules")
+    def put_rules(items: list[dict[str, Any]], r: Rules) -> dict[str, Any]:
+        rs = r.put_items(items)
+        return {"dataset": rs.dataset, "version": rs.version, "digest": rs.digest}
+
+    @app.delete("/rules/{rule_id}")
+    def delete_rule(rule_id: str, r: Rules) -> dict[str, Any]:
+        rs = r.delete(rule_id)
+        return {"dataset": rs.dataset, "version": rs.version}
+
+    return app
+
+
+def app_from_settings() -> FastAPI:
+    """The app wired to the configured adapters (used by `datalake serve` and in AWS behind API Gateway)."""
+    from catalog.search import build_search_index
+    from datalake import components
+    from datalake.pipeline import rules_store
+    from datalake.settings import get_settings
+
+    s = get_settings()
+    return create_app(token=s.api_token or "", store=lambda: components.catalog_store(s),
+                      search=lambda: build_search_index(s), rules=lambda: rules_store(s))

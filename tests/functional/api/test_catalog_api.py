@@ -1,0 +1,88 @@
+"""The catalog JSON API over the real local endpoint: authentication, datasets, search, rules CRUD."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from catalog.api import create_app
+from catalog.indexer import doc_id, to_search_doc
+from catalog.search.embedded import SqliteSearchIndex
+from datalake import aws, components
+from datalake.demo import RULES_FILE
+from datalake.local.provision import provision
+from datalake.pipeline import rules_store
+from ingestion.events import ObjectEvent
+
+TOKEN = "t" * 32
+
+
+@pytest.fixture
+def client(local_settings, tmp_path):
+    provision(local_settings)
+    s3 = aws.client("s3", local_settings)
+    s3.put_object(Bucket=local_settings.landing_bucket, Key="jobs/a.csv", Body=b"organization,job_type\nAcme,Full Time\n")
+    components.arrivals(local_settings).process(ObjectEvent(
+        kind="created", bucket=local_settings.landing_bucket, key="jobs/a.csv", event_name="ObjectCreated:Put",
+        event_time="2026-11-25T10:00:00Z", source="s3"))
+    index = SqliteSearchIndex(tmp_path / "search.sqlite3")
+    index.ensure()
+    store = components.catalog_store(local_settings)
+    for item in [*store.list_objects("jobs"), store.get_dataset("jobs")]:
+        item = {**item, "pk": "DS#jobs"}
+        index.upsert(doc_id(item), to_search_doc(item))
+    app = create_app(token=TOKEN, store=lambda: store, search=lambda: index, rules=lambda: rules_store(local_settings))
+    return TestClient(app)
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("headers", [{}, auth("wrong-token-wrong-token")])
+def test_requests_without_the_right_token_are_refused(client, headers):
+    resp = client.get("/datasets", headers=headers)
+    assert resp.status_code == 401
+
+
+def test_app_refuses_to_start_without_a_strong_token():
+    with pytest.raises(ValueError, match="DATALAKE_API_TOKEN"):
+        create_app(token="short", store=lambda: None, search=lambda: None, rules=lambda: None)
+
+
+def test_datasets_and_files_are_listed_without_internal_keys(client):
+    resp = client.get("/datasets", headers=auth())
+    assert resp.status_code == 200, resp.text
+    datasets = resp.json()
+    assert [d["dataset"] for d in datasets] == ["jobs"]
+    detail = client.get("/datasets/jobs", headers=auth()).json()
+    assert detail["files"][0]["key"] == "jobs/a.csv" and "pk" not in detail["files"][0]
+    assert client.get("/datasets/nope", headers=auth()).status_code == 404
+
+
+def test_search_finds_a_file_by_column_name(client):
+    hits = client.get("/search", params={"q": "job_type"}, headers=auth()).json()
+    assert any(h["doc"].get("key") == "jobs/a.csv" for h in hits)
+
+
+def test_rules_crud_versions_every_change(client):
+    items = json.loads(RULES_FILE.read_text())
+    put = client.put("/rules", json=items, headers=auth()).json()
+    assert put == {"dataset": "jobs", "version": 1, "digest": put["digest"]}
+    got = client.get("/rules/jobs", headers=auth()).json()
+    assert [i["id"] for i in got["items"]] == [i["id"] for i in items]
+
+    deleted = client.delete(f"/rules/{items[0]['id']}", headers=auth()).json()
+    assert deleted["version"] == 2
+    history = client.get("/rules/jobs/history", headers=auth()).json()
+    assert [h["version"] for h in history] == [1, 2]
+    assert len(client.get("/rules/jobs", params={"version": 1}, headers=auth()).json()["items"]) == len(items)
+
+
+def test_unknown_expectation_is_a_clear_400(client):
+    bad = [{"id": "jobs-x", "dataset_name": "jobs", "column_name": "x",
+            "rules": [{"name": "expect_column_values_to_be_purple", "kwargs": {}, "reject_msg": "REJECT:x"}]}]
+    resp = client.put("/rules", json=bad, headers=auth())
+    assert resp.status_code == 400 and "expect_column_values_to_be_purple" in resp.json()["detail"]
