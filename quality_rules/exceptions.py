@@ -1,0 +1,31 @@
+"""Errors raised by the quality-rules area. Every message names the offending value and the fix."""
+
+from __future__ import annotations
+
+
+class QualityRulesError(Exception):
+    """Base error for rule definitions, rule storage and validation runs."""
+
+
+class RuleDefinitionError(QualityRulesError, ValueError):
+    """A rule item is malformed: unknown expectation, bad kwargs, bad severity..."""
+
+
+class RuleSetNotFoundError(QualityRulesError, LookupError):
+    """No rules (or no such version) stored for a dataset."""
+
+
+class SourceReadError(QualityRulesError):
+    """An input object could not be read in the declared format/compression."""
+
+
+class ValidationFailedError(QualityRulesError):
+    """A ``fail``-severity rule exceeded its ``max_failure_rate``; no output was written."""
+
+    def __init__(self, message: str, *, failures: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.failures = failures or []
+
+
+class OracleMismatchError(QualityRulesError):
+    """Our row flags disagree with Great Expectations' own unexpected counts."""

@@ -1,0 +1,326 @@
+"""Split input rows into accepted and rejected Parquet by a rule set — the API handlers call.
+
+Layout written under ``output_dir`` (the caller uploads it to the lake bucket root as-is)::
+
+    accepted/dataset=<ds>/ingest_date=<date>/<file-id>.parquet   source columns + source_key, source_row
+    rejected/dataset=<ds>/ingest_date=<date>/<file-id>.parquet   ... + comments, reject_reasons
+    reports/dataset=<ds>/run_id=<run_id>/validation_result.json  (+ data_docs/index.html)
+
+``<file-id>`` is sha1(source key)[:16]; both files are always written (possibly with 0 rows), so a
+re-run over the same input overwrites every file it wrote before and never duplicates rows.
+Everything is built in a temporary directory next to ``output_dir`` and moved in only on
+success; a ``fail``-severity breach raises ``ValidationFailedError`` and leaves no output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from quality_rules.exceptions import QualityRulesError, ValidationFailedError
+from quality_rules.model import Check, RuleSet
+from quality_rules.sources import LINEAGE_COLUMNS, SourceFile
+
+Engine = Literal["spark", "pandas"]
+__all__ = ["SourceFile", "ValidationOutcome", "run_validation"]
+
+
+@dataclass
+class ValidationOutcome:
+    run_id: str
+    dataset: str
+    engine: str
+    rows_in: int
+    accepted: int
+    rejected: int
+    per_rule: list[dict[str, Any]]
+    oracle_unexpected: dict[str, int] | None
+    oracle_agrees: bool | None
+    per_source: dict[str, dict[str, int]]
+    files: list[str]
+    report_path: str
+    rules_used: dict[str, Any]
+    duration_s: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Core:
+    """What an engine hands back: counts and files written into the staging dir."""
+
+    rows_in: int
+    rejected: int
+    per_rule_failed: dict[str, int]
+    per_source: dict[str, dict[str, int]]
+    files: list[str]
+    oracle: Any | None  # OracleResult
+
+
+def _rel_paths(dataset: str, src: SourceFile) -> tuple[str, str]:
+    part = f"dataset={dataset}/ingest_date={src.ingest_date}/{src.file_id}.parquet"
+    return f"accepted/{part}", f"rejected/{part}"
+
+
+def _check_fail_rules(checks: list[Check], failed: dict[str, int], rows_in: int) -> None:
+    breaches = []
+    for c in checks:
+        if c.rule.severity != "fail":
+            continue
+        limit = c.rule.max_failure_rate or 0.0
+        rate = failed[c.rule_id] / rows_in if rows_in else 0.0
+        if rate > limit:
+            breaches.append({"rule_id": c.rule_id, "failed_rows": failed[c.rule_id], "rate": rate, "max_failure_rate": limit})
+    if breaches:
+        desc = "; ".join(f"{b['rule_id']} failed {b['failed_rows']}/{rows_in} rows ({b['rate']:.2%} > "
+                         f"{b['max_failure_rate']:.2%})" for b in breaches)
+        raise ValidationFailedError(
+            f"validation failed, no output written: {desc}. Fix the data or raise max_failure_rate on those rules.",
+            failures=breaches,
+        )
+
+
+def _reason_lists(flag_matrix: np.ndarray, msgs: list[str]) -> tuple[np.ndarray, list[list[str]]]:
+    """Per row: index into a small table of distinct failure combinations (rule order kept)."""
+    if flag_matrix.shape[1] == 0:
+        return np.zeros(flag_matrix.shape[0], dtype=np.int64), [[]]
+    combos, inverse = np.unique(flag_matrix, axis=0, return_inverse=True)
+    table = [[m for m, f in zip(msgs, row) if f] for row in combos]
+    return inverse.reshape(-1), table
+
+
+# --------------------------------------------------------------------------------------- pandas
+def _run_pandas(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
+                docs_dir: Path | None) -> _Core:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from quality_rules.pandas_engine import compute_flags
+    from quality_rules.sources import read_arrow, with_lineage
+
+    checks = ruleset.checks
+    tables, own_cols = [], []
+    for src in sources:
+        t = read_arrow(src)
+        own_cols.append(t.column_names)
+        tables.append(with_lineage(t, src.key))
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    needed = sorted({c.column for c in checks} & set(table.column_names))
+    missing = sorted({c.column for c in checks} - set(table.column_names))
+    if missing:
+        from quality_rules.exceptions import RuleDefinitionError
+
+        raise RuleDefinitionError(
+            f"rules name columns {missing} which the data does not have (columns: {table.column_names}); "
+            "fix column_name in those rule items"
+        )
+    pdf = table.select(needed).to_pandas()
+    flags = compute_flags(pdf, ruleset)
+    n = table.num_rows
+    failed = {rid: int(f.sum()) for rid, f in flags.items()}
+    _check_fail_rules(checks, failed, n)
+
+    oracle = None
+    if with_oracle:
+        from quality_rules.oracle import validate_ruleset
+
+        oracle = validate_ruleset(pdf, ruleset, engine="pandas", docs_dir=docs_dir)
+
+    reject_checks = [c for c in checks if c.rule.severity == "reject"]
+    matrix = (np.column_stack([flags[c.rule_id] for c in reject_checks]) if reject_checks
+              else np.zeros((n, 0), dtype=bool))
+    rejected = matrix.any(axis=1)
+    files, per_source = [], {}
+    offset = 0
+    for src, t, cols in zip(sources, tables, own_cols):
+        k = t.num_rows
+        rej = rejected[offset:offset + k]
+        part = table.slice(offset, k).select([*cols, *LINEAGE_COLUMNS])
+        acc_path, rej_path = _rel_paths(dataset, src)
+        accepted_t = part.filter(pa.array(~rej))
+        rejected_t = part.filter(pa.array(rej))
+        combo_idx, combos = _reason_lists(matrix[offset:offset + k][rej], [c.rule.reject_msg for c in reject_checks])
+        reasons = pa.array(combos, pa.list_(pa.string())).take(pa.array(combo_idx))
+        comments = pa.array(["|".join(c) for c in combos], pa.string()).take(pa.array(combo_idx))
+        rejected_t = rejected_t.append_column("comments", comments).append_column("reject_reasons", reasons)
+        for rel, tab in ((acc_path, accepted_t), (rej_path, rejected_t)):
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(tab, stage / rel, compression="snappy")
+            files.append(rel)
+        per_source[src.key] = {"rows": k, "accepted": accepted_t.num_rows, "rejected": rejected_t.num_rows}
+        offset += k
+    return _Core(rows_in=n, rejected=int(rejected.sum()), per_rule_failed=failed, per_source=per_source,
+                 files=files, oracle=oracle)
+
+
+# --------------------------------------------------------------------------------------- spark
+def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
+               docs_dir: Path | None, spark_master: str) -> _Core:
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    from quality_rules.spark_engine import add_flags, read_source
+    from quality_rules.spark_session import get_spark
+
+    spark = get_spark(spark_master)
+    checks = ruleset.checks
+    staging = stage / "_staging"
+    frames, own_cols = [], []
+    for i, src in enumerate(sources):
+        df = read_source(spark, src, staging)
+        own_cols.append([c for c in df.columns if c not in LINEAGE_COLUMNS])
+        frames.append(df.withColumn("__fid", F.lit(src.file_id))
+                        .withColumn("__row_id", F.lit(i << 40).cast("long") + F.col("source_row")))
+    df = frames[0]
+    for f in frames[1:]:
+        df = df.unionByName(f, allowMissingColumns=True)
+    names = [f"__f{i}" for i in range(len(checks))]
+    df = add_flags(df, checks, names, "__row_id")
+    reject_idx = [i for i, c in enumerate(checks) if c.rule.severity == "reject"]
+    rej_expr = F.lit(False)
+    for i in reject_idx:
+        rej_expr = rej_expr | F.col(names[i])
+    reasons = F.array_compact(F.array(*[F.when(F.col(names[i]), F.lit(checks[i].rule.reject_msg)) for i in reject_idx])) \
+        if reject_idx else F.array().cast("array<string>")
+    # No cache and no shuffle: the count pass reads only the rule columns (column pruning), then
+    # each output is one more scan, as a hand-written Spark job would do.
+    df = df.withColumn("__rejected", rej_expr)
+    aggs = [F.count(F.lit(1)).alias("rows"), F.sum(F.col("__rejected").cast("long")).alias("rejected")]
+    aggs += [F.sum(F.col(n).cast("long")).alias(n) for n in names]
+    by_key = {r["source_key"]: r.asDict() for r in df.groupBy("source_key").agg(*aggs).collect()}
+    rows_in = sum(r["rows"] for r in by_key.values())
+    failed = {c.rule_id: int(sum((r[n] or 0) for r in by_key.values())) for c, n in zip(checks, names)}
+    _check_fail_rules(checks, failed, rows_in)
+
+    oracle = None
+    if with_oracle:
+        from quality_rules.oracle import validate_ruleset
+
+        base = df.select(*[F.col(f"`{c}`") for c in sorted({c.column for c in checks})])
+        oracle = validate_ruleset(base, ruleset, engine="spark", docs_dir=docs_dir)
+
+    src_cols = list(dict.fromkeys(c for cols in own_cols for c in cols))
+    spark_out = stage / "_spark"
+    acc = df.where(~F.col("__rejected")).select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "__fid")
+    rej = (df.where(F.col("__rejected"))
+             .withColumn("reject_reasons", reasons)
+             .withColumn("comments", F.array_join("reject_reasons", "|"))
+             .select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "comments", "reject_reasons", "__fid"))
+    for kind, frame in (("accepted", acc), ("rejected", rej)):
+        frame.write.mode("overwrite").partitionBy("__fid").parquet(str(spark_out / kind))
+    files, per_source = [], {}
+    for src, cols in zip(sources, own_cols):
+        acc_rel, rej_rel = _rel_paths(dataset, src)
+        # unionByName added other sources' columns: keep this source's own columns only
+        extra = [c for c in src_cols if c not in cols]
+        for kind, rel in (("accepted", acc_rel), ("rejected", rej_rel)):
+            # part files of one source are named by partition index = source order
+            parts = sorted((spark_out / kind / f"__fid={src.file_id}").glob("part-*.parquet"))
+            dest = stage / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if len(parts) == 1 and not extra:
+                shutil.move(str(parts[0]), dest)
+            else:
+                _merge_parquet(parts, dest, _arrow_schema(acc if kind == "accepted" else rej), extra)
+            files.append(rel)
+        r = by_key.get(src.key, {"rows": 0, "rejected": 0})
+        per_source[src.key] = {"rows": int(r["rows"]), "accepted": int(r["rows"] - (r["rejected"] or 0)),
+                               "rejected": int(r["rejected"] or 0)}
+    shutil.rmtree(spark_out, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    rejected_total = sum(v["rejected"] for v in per_source.values())
+    return _Core(rows_in=rows_in, rejected=rejected_total, per_rule_failed=failed, per_source=per_source,
+                 files=files, oracle=oracle)
+
+
+def _merge_parquet(parts: list[Path], dest: Path, schema: Any, drop: list[str]) -> None:
+    """Concatenate Spark part files into one Parquet file, streaming row groups (bounded memory)."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(parts[0]) if parts else schema
+    schema = schema.remove_metadata()
+    keep = [f.name for f in schema if f.name not in drop]
+    out_schema = __import__("pyarrow").schema([schema.field(n) for n in keep])
+    with pq.ParquetWriter(dest, out_schema, compression="snappy") as writer:
+        for part in parts:
+            pf = pq.ParquetFile(part)
+            for i in range(pf.num_row_groups):
+                writer.write_table(pf.read_row_group(i, columns=keep).cast(out_schema))
+
+
+def _arrow_schema(df: Any) -> Any:
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(df.drop("__fid").schema)
+    return pa.schema(schema)
+
+
+# --------------------------------------------------------------------------------------- API
+def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet, output_dir: Path,
+                   engine: Engine, run_id: str, spark_master: str = "local[2]",
+                   with_oracle: bool = True) -> ValidationOutcome:
+    """Validate ``sources`` with ``ruleset`` and write the split under ``output_dir``.
+
+    Raises ``ValidationFailedError`` (nothing written) when a fail-severity rule breaches its
+    ``max_failure_rate``; ``RuleDefinitionError`` when rules name missing columns;
+    ``SourceReadError`` when an input cannot be read as declared.
+    """
+    t0 = time.monotonic()
+    if engine not in ("spark", "pandas"):
+        raise QualityRulesError(f"engine {engine!r} unknown; use 'spark' or 'pandas'")
+    if not sources:
+        raise QualityRulesError("run_validation got no sources; pass at least one SourceFile")
+    if ruleset.dataset != dataset:
+        raise QualityRulesError(f"rule set is for dataset {ruleset.dataset!r}, not {dataset!r}; load the right rules")
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".dq-{run_id}-", dir=output_dir.parent))
+    report_rel = f"reports/dataset={dataset}/run_id={run_id}/validation_result.json"
+    docs_dir = stage / Path(report_rel).parent / "data_docs" if with_oracle else None
+    try:
+        if engine == "pandas":
+            core = _run_pandas(dataset, sources, ruleset, stage, with_oracle, docs_dir)
+        else:
+            core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master)
+        checks = ruleset.checks
+        per_rule = [{"rule_id": c.rule_id, "column": c.column, "name": c.name, "reject_msg": c.rule.reject_msg,
+                     "severity": c.rule.severity, "failed_rows": core.per_rule_failed[c.rule_id]} for c in checks]
+        oracle_unexpected = core.oracle.unexpected if core.oracle else None
+        agrees = None if oracle_unexpected is None else all(
+            oracle_unexpected.get(c.rule_id) == core.per_rule_failed[c.rule_id] for c in checks)
+        warn_msgs = [f"{c.rule_id} (warn) failed {core.per_rule_failed[c.rule_id]} rows"
+                     for c in checks if c.rule.severity == "warn" and core.per_rule_failed[c.rule_id]]
+        files = list(core.files)
+        if docs_dir is not None and (docs_dir / "index.html").exists():
+            files.append(str((docs_dir / "index.html").relative_to(stage)))
+        files.append(report_rel)
+        outcome = ValidationOutcome(
+            run_id=run_id, dataset=dataset, engine=engine, rows_in=core.rows_in,
+            accepted=core.rows_in - core.rejected, rejected=core.rejected, per_rule=per_rule,
+            oracle_unexpected=oracle_unexpected, oracle_agrees=agrees, per_source=core.per_source,
+            files=files, report_path=report_rel, rules_used=ruleset.to_dict(),
+            duration_s=round(time.monotonic() - t0, 3), warnings=warn_msgs,
+        )
+        report = {"outcome": outcome.to_dict(),
+                  "sources": [s.to_dict() for s in sources],
+                  "great_expectations": core.oracle.result_json if core.oracle else None}
+        (stage / report_rel).parent.mkdir(parents=True, exist_ok=True)
+        (stage / report_rel).write_text(json.dumps(report, indent=2, default=str, ensure_ascii=False), encoding="utf-8")
+        for rel in files:  # move in only now: a failure above leaves output_dir untouched
+            dest = output_dir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(stage / rel), dest)
+        outcome.duration_s = round(time.monotonic() - t0, 3)
+        return outcome
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

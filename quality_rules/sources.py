@@ -1,0 +1,149 @@
+"""Input objects and how both engines read them, so the values each engine sees are identical.
+
+* CSV: header row; every column read as STRING; an empty field is null whether quoted (``""``) or
+  not (Spark's CSV reader cannot tell them apart, so pyarrow is told to do the same); RFC 4180 quoting (``""`` escapes a quote); quoted newlines
+  allowed. pyarrow and Spark (``multiLine``, ``escape='"'``) are configured to agree on all of it.
+* JSON lines: types inferred (pyarrow's inferred timestamps are read back as the original strings,
+  as Spark does by default). Spark orders JSON columns alphabetically; pyarrow keeps first-seen order.
+* Parquet: as stored.
+* gzip: any format; the object is decompressed to a local staging copy when the engine needs it.
+
+Lineage: ``source_key`` is the object's key, ``source_row`` the 0-based position of the data row
+in the object (header excluded).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+
+from quality_rules.exceptions import SourceReadError
+
+Format = Literal["csv", "jsonl", "parquet"]
+Compression = Literal["none", "gzip"]
+LINEAGE_COLUMNS = ("source_key", "source_row")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    key: str
+    path: Path
+    format: Format
+    compression: Compression
+    ingest_date: str  # YYYY-MM-DD
+
+    def __post_init__(self) -> None:
+        if self.format not in ("csv", "jsonl", "parquet"):
+            raise SourceReadError(f"source {self.key!r}: format {self.format!r} unsupported; use csv, jsonl or parquet")
+        if self.compression not in ("none", "gzip"):
+            raise SourceReadError(f"source {self.key!r}: compression {self.compression!r} unsupported; use none or gzip")
+        if len(self.ingest_date) != 10 or self.ingest_date[4] != "-" or self.ingest_date[7] != "-":
+            raise SourceReadError(f"source {self.key!r}: ingest_date {self.ingest_date!r} must be YYYY-MM-DD")
+
+    @property
+    def file_id(self) -> str:
+        """Deterministic output file name stem: re-running the same key overwrites, never duplicates."""
+        return hashlib.sha1(self.key.encode("utf-8")).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "path": str(self.path), "format": self.format,
+                "compression": self.compression, "ingest_date": self.ingest_date}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SourceFile":
+        return cls(key=d["key"], path=Path(d["path"]), format=d.get("format", "csv"),
+                   compression=d.get("compression", "none"), ingest_date=d["ingest_date"])
+
+
+def _open_bytes(src: SourceFile):
+    return gzip.open(src.path, "rb") if src.compression == "gzip" else open(src.path, "rb")
+
+
+def csv_header(src: SourceFile) -> list[str]:
+    with _open_bytes(src) as fh:
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+        try:
+            return next(csv.reader(text))
+        except StopIteration:
+            raise SourceReadError(f"source {src.key!r} ({src.path}) is empty: a CSV needs a header row") from None
+
+
+def read_arrow(src: SourceFile) -> pa.Table:
+    """Read one source (pandas engine) into Arrow, without lineage columns."""
+    import pyarrow.csv as pcsv
+    import pyarrow.json as pjson
+    import pyarrow.parquet as pq
+
+    try:
+        if src.format == "csv":
+            names = csv_header(src)
+            with _open_bytes(src) as fh:
+                return pcsv.read_csv(
+                    fh,
+                    read_options=pcsv.ReadOptions(encoding="utf8"),
+                    parse_options=pcsv.ParseOptions(newlines_in_values=True, double_quote=True),
+                    convert_options=pcsv.ConvertOptions(
+                        column_types={n: pa.string() for n in names},
+                        null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
+                    ),
+                )
+        if src.format == "jsonl":
+            with _open_bytes(src) as fh:
+                data = fh.read()
+            inferred = pjson.read_json(io.BytesIO(data))
+            if not any(pa.types.is_timestamp(f.type) or pa.types.is_date(f.type) for f in inferred.schema):
+                return inferred
+            schema = pa.schema([
+                pa.field(f.name, pa.string()) if (pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)) else f
+                for f in inferred.schema
+            ])
+            return pjson.read_json(io.BytesIO(data), parse_options=pjson.ParseOptions(explicit_schema=schema))
+        with _open_bytes(src) as fh:
+            return pq.read_table(io.BytesIO(fh.read()) if src.compression == "gzip" else src.path)
+    except SourceReadError:
+        raise
+    except Exception as exc:
+        raise SourceReadError(
+            f"cannot read source {src.key!r} ({src.path}) as {src.format}/{src.compression}: {exc}. "
+            "Check the declared format and compression."
+        ) from exc
+
+
+def with_lineage(table: pa.Table, key: str) -> pa.Table:
+    import numpy as np
+    import pyarrow.compute as pc
+
+    n = table.num_rows
+    keys = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([key], pa.string()))
+    table = table.append_column("source_key", pc.cast(keys, pa.string()))
+    return table.append_column("source_row", pa.array(np.arange(n, dtype=np.int64)))
+
+
+def staged_path(src: SourceFile, staging_dir: Path) -> Path:
+    """A local path Spark can read: gzip objects get a ``.gz`` suffix (Spark picks the codec by
+    extension); gzip Parquet is decompressed (Parquet compresses internally)."""
+    if src.compression == "none":
+        return src.path
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    if src.format == "parquet":
+        out = staging_dir / f"{src.file_id}.parquet"
+        with gzip.open(src.path, "rb") as fi, open(out, "wb") as fo:
+            shutil.copyfileobj(fi, fo)
+        return out
+    if src.path.name.endswith(".gz"):
+        return src.path
+    out = staging_dir / f"{src.file_id}.{src.format}.gz"
+    if not out.exists():
+        try:
+            out.symlink_to(src.path.resolve())
+        except OSError:
+            shutil.copyfile(src.path, out)
+    return out

@@ -1,0 +1,36 @@
+"""One local Spark session per process, configured for this project (loopback, no UI, few shuffles)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+def get_spark(master: str = "local[2]", app_name: str = "datalake-quality") -> Any:
+    """Return the live session if there is one, else start one on ``master``."""
+    # Workers must run this interpreter (it has pyarrow); Spark must not pick a non-loopback IP.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    spark = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.memory", os.environ.get("DATALAKE_SPARK_DRIVER_MEMORY", "2g"))
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
