@@ -7,7 +7,6 @@ low-cardinality column costs almost nothing regardless of row count.
 
 from __future__ import annotations
 
-
 from datetime import datetime
 from typing import Callable
 
