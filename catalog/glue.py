@@ -109,6 +109,31 @@ class GlueCatalog:
             created += len(chunk) - len(errors)
         return created
 
+    def set_partitions(self, table: str, values_and_locations: Iterable[tuple[list[str], str]]) -> int:
+        """Point each partition at its location (create or update), and drop partitions not listed.
+
+        Repointing a partition is one atomic catalog write, so readers see either the previous
+        run's files or the new run's, never a mix.
+        """
+        wanted = {tuple(v): loc for v, loc in values_and_locations}
+        existing = {tuple(p["Values"]): p for p in self.partitions(table)}
+        self.add_partitions(table, [(list(v), loc) for v, loc in wanted.items() if v not in existing])
+        base_sd = self.get_table(table)["StorageDescriptor"]
+        for values, loc in wanted.items():
+            if values in existing and existing[values]["StorageDescriptor"].get("Location") != loc.rstrip("/") + "/":
+                sd = {**base_sd, "Location": loc.rstrip("/") + "/"}
+                self.client.update_partition(DatabaseName=self.database, TableName=table, PartitionValueList=list(values),
+                                             PartitionInput={"Values": list(values), "StorageDescriptor": sd})
+        stale = [list(v) for v in existing if v not in wanted]
+        for i in range(0, len(stale), 25):
+            self.client.batch_delete_partition(DatabaseName=self.database, TableName=table,
+                                               PartitionsToDelete=[{"Values": v} for v in stale[i : i + 25]])
+        return len(wanted)
+
+    def partitions(self, table: str) -> list[dict[str, Any]]:
+        pages = self.client.get_paginator("get_partitions").paginate(DatabaseName=self.database, TableName=table)
+        return [p for page in pages for p in page["Partitions"]]
+
     def list_tables(self) -> list[dict[str, Any]]:
         pages = self.client.get_paginator("get_tables").paginate(DatabaseName=self.database)
         return [t for p in pages for t in p["TableList"]]

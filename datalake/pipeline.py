@@ -90,8 +90,9 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
         out = work / "out"
         outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
                                  engine=chosen, run_id=run_id, spark_master=settings.spark_master)
-        uploaded = _upload_tree(s3, out, settings.lake_bucket, progress)
-        tables = _register_split_tables(settings, dataset, out)
+        uploaded = _publish(s3, out, settings.lake_bucket, run_id, progress)
+        tables = _register_split_tables(settings, dataset, out, run_id)
+        _collect_garbage(s3, settings.lake_bucket, dataset, keep=run_id)
         _record_outcome(store, dataset, records, outcome, settings)
         return ValidateResult(outcome, tables, uploaded)
     finally:
@@ -104,34 +105,50 @@ def _tmp(settings: Settings) -> str:
     return str(path)
 
 
-def _upload_tree(s3: Any, root: Path, bucket: str, progress: Progress) -> int:
+def _publish(s3: Any, root: Path, bucket: str, run_id: str, progress: Progress) -> int:
+    """Upload the run's files under run-scoped folders; nothing is visible until partitions point there."""
     n = 0
     for f in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))):
-        key = f.relative_to(root).as_posix()
-        progress(f"publishing s3://{bucket}/{key}")
-        s3.upload_file(str(f), bucket, key)
+        rel = f.relative_to(root)
+        if rel.parts[0] in SIDES:
+            rel = rel.parent / f"run={run_id}" / rel.name
+        progress(f"publishing s3://{bucket}/{rel.as_posix()}")
+        s3.upload_file(str(f), bucket, rel.as_posix())
         n += 1
     return n
 
 
-def _register_split_tables(settings: Settings, dataset: str, out: Path) -> list[str]:
-    """Glue tables accepted_<ds> / rejected_<ds> over the split Parquet, partitioned by ingest_date."""
+SIDES = ("accepted", "rejected")
+
+
+def _register_split_tables(settings: Settings, dataset: str, out: Path, run_id: str) -> list[str]:
+    """Glue tables accepted_<ds> / rejected_<ds>, partitioned by ingest_date, switched to this run."""
     glue = glue_catalog(settings)
     names = []
-    for side in ("accepted", "rejected"):
-        root = out / side / f"dataset={dataset}"
-        files = sorted(root.rglob("*.parquet"))
+    for side in SIDES:
+        files = sorted((out / side / f"dataset={dataset}").rglob("*.parquet"))
         if not files:
             continue
         columns = schema_columns(pq.read_schema(files[0]))
         name = f"{side}_{glue_identifier(dataset)}"
         location = f"s3://{settings.lake_bucket}/{side}/dataset={dataset}/"
         glue.upsert_table(table_input(name, "parquet", location, columns, ["ingest_date"],
-                                      extra={"datalake:dataset": dataset, "datalake:kind": side}))
+                                      extra={"datalake:dataset": dataset, "datalake:kind": side,
+                                             "datalake:run_id": run_id}))
         dates = sorted({p.parent.name.split("=", 1)[1] for p in files})
-        glue.add_partitions(name, [([d], f"{location}ingest_date={d}/") for d in dates])
+        glue.set_partitions(name, [([d], f"{location}ingest_date={d}/run={run_id}/") for d in dates])
         names.append(name)
     return names
+
+
+def _collect_garbage(s3: Any, bucket: str, dataset: str, *, keep: str) -> None:
+    """Delete earlier runs' split files once no partition points at them any more."""
+    for side in SIDES:
+        stale = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+                     Bucket=bucket, Prefix=f"{side}/dataset={dataset}/")
+                 for o in page.get("Contents", []) if "/run=" in o["Key"] and f"/run={keep}/" not in o["Key"]]
+        for i in range(0, len(stale), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale[i : i + 1000]], "Quiet": True})
 
 
 def _record_outcome(store: Any, dataset: str, records: list[dict[str, Any]], outcome: Any, settings: Settings) -> None:
@@ -166,14 +183,17 @@ def load_dataset(settings: Settings, dataset: str) -> Any:
     if table is None:
         raise CatalogError(f"no accepted data for {dataset!r} (Glue table {name} is missing); run `datalake validate {dataset}` first")
     s3 = aws.client("s3", settings)
-    prefix = f"accepted/dataset={dataset}/"
-    uris = [f"s3://{settings.lake_bucket}/{o['Key']}" for p in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=settings.lake_bucket, Prefix=prefix) for o in p.get("Contents", []) if o["Key"].endswith(".parquet")]
+    uris = []
+    for part in glue.partitions(name):  # exactly the files the current run published
+        bucket, _, prefix = part["StorageDescriptor"]["Location"].removeprefix("s3://").partition("/")
+        uris += [f"s3://{bucket}/{o['Key']}" for p in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                 for o in p.get("Contents", []) if o["Key"].endswith(".parquet")]
     from warehouse.types import redshift_type
 
     columns = [(c["Name"], redshift_type(c["Type"])) for c in table["StorageDescriptor"]["Columns"]]
     result = build_warehouse(settings).copy_parquet(schema="dq_accepted", table=glue_identifier(dataset),
-                                                    s3_uris=uris, columns=columns)
+                                                    s3_uris=uris, columns=columns,
+                                                    replace_key="source_key")
     store = components.catalog_store(settings)
     for r in store.list_objects(dataset, status="validated"):
         store.update_object(dataset, r["bucket"], r["key"], r.get("version_id"), {"status": "loaded"})

@@ -22,7 +22,8 @@ class LoadResult:
 
 @runtime_checkable
 class Warehouse(Protocol):
-    def copy_parquet(self, *, schema: str, table: str, s3_uris: list[str], columns: list[tuple[str, str]]) -> LoadResult: ...
+    def copy_parquet(self, *, schema: str, table: str, s3_uris: list[str], columns: list[tuple[str, str]],
+                     replace_key: str | None = None) -> LoadResult: ...
 
     def query(self, sql: str) -> "QueryResult": ...
 

@@ -80,7 +80,10 @@ class LocalWarehouse:
         return con
 
     # --- COPY -----------------------------------------------------------------------------------------
-    def copy_parquet(self, *, schema: str, table: str, s3_uris: list[str], columns: list[tuple[str, str]]) -> LoadResult:
+    def copy_parquet(self, *, schema: str, table: str, s3_uris: list[str], columns: list[tuple[str, str]],
+                     replace_key: str | None = None) -> LoadResult:
+        """COPY with Redshift's semantics. ``replace_key`` makes a reload replace rows: target rows whose
+        key value appears in an incoming file are deleted in the same transaction (the staged merge)."""
         started = time.perf_counter()
         schema, table = check_identifier("schema", schema), check_identifier("table", table)
         cols = [(check_identifier("column", c), t) for c, t in columns]
@@ -104,7 +107,7 @@ class LocalWarehouse:
                 target = self._ensure_table(con, schema, table, cols)
                 rows = 0
                 for uri in pending:
-                    rows += self._load_file(con, qualified, uri, target, load_id, schema, table)
+                    rows += self._load_file(con, qualified, uri, target, load_id, schema, table, replace_key)
                 con.execute("COMMIT")
             except BaseException as err:
                 con.execute("ROLLBACK")
@@ -150,7 +153,7 @@ class LocalWarehouse:
         return cols
 
     def _load_file(self, con, qualified: str, uri: str, target: list[tuple[str, str]], load_id: str,
-                   schema: str, table: str) -> int:
+                   schema: str, table: str, replace_key: str | None = None) -> int:
         path = uri.split("://", 1)[-1]
         try:
             info = self.filesystem.get_file_info(path)
@@ -182,6 +185,13 @@ class LocalWarehouse:
         src = data.rename_columns([f"c{i}" for i in range(data.num_columns)])
         con.register("__copy_src", src)
         try:
+            if replace_key:
+                names = [n for n, _ in target]
+                if replace_key not in names:
+                    raise WarehouseError(f"replace key {replace_key!r} is not a column of {qualified} ({names})")
+                k = names.index(replace_key)
+                con.execute(f"DELETE FROM {quote(schema)}.{quote(table)} WHERE {quote(replace_key)} IN "
+                            f"(SELECT DISTINCT c{k} FROM __copy_src)")
             con.execute(f"INSERT INTO {quote(schema)}.{quote(table)} SELECT {', '.join(selects)} FROM __copy_src")
         finally:
             con.unregister("__copy_src")

@@ -132,7 +132,8 @@ class RedshiftWarehouse:
         columns, rows = self._records(desc["Id"]) if desc.get("HasResultSet") else ([], [])
         return QueryResult(columns=columns, rows=rows, engine=self.engine, elapsed_s=time.perf_counter() - started)
 
-    def copy_parquet(self, *, schema: str, table: str, s3_uris: list[str], columns: list[tuple[str, str]]) -> LoadResult:
+    def copy_parquet(self, *, schema: str, table: str, s3_uris: list[str], columns: list[tuple[str, str]],
+                     replace_key: str | None = None) -> LoadResult:
         started = time.perf_counter()
         schema, table = check_identifier("schema", schema), check_identifier("table", table)
         cols = [(check_identifier("column", c), t) for c, t in columns]
@@ -162,7 +163,7 @@ class RedshiftWarehouse:
         self._s3.put_object(Bucket=m_bucket, Key=m_key, Body=manifest_json(sizes).encode(),
                             ContentType="application/json")
 
-        sqls = self.copy_statements(schema, table, cols, manifest_uri, sizes, load_id)
+        sqls = self.copy_statements(schema, table, cols, manifest_uri, sizes, load_id, replace_key)
         try:
             done = self._batch(sqls)
         except StatementError as err:
@@ -179,18 +180,33 @@ class RedshiftWarehouse:
         return LoadResult(qualified, rows, len(pending), time.perf_counter() - started, skipped, load_id)
 
     def copy_statements(self, schema: str, table: str, cols: list[tuple[str, str]], manifest_uri: str,
-                        sizes: list[tuple[str, int]], load_id: str) -> list[str]:
-        """The single-transaction batch for one load (exposed for review and tests)."""
+                        sizes: list[tuple[str, int]], load_id: str, replace_key: str | None = None) -> list[str]:
+        """The single-transaction batch for one load (exposed for review and tests).
+
+        With ``replace_key`` the COPY goes to a staging table and merges: target rows sharing a key
+        with the staged rows are deleted, then the staged rows inserted (Redshift's staged upsert).
+        """
         target = f"{quote(schema)}.{quote(table)}"
         ddl_cols = ", ".join(f"{quote(n)} {t.upper()}" for n, t in cols)
         ledger_rows = ", ".join(
             f"({_literal(schema)}, {_literal(table)}, {_literal(u)}, {size}, {_literal(load_id)})" for u, size in sizes
         )
+        copy_into = target
+        merge: list[str] = []
+        if replace_key:
+            key = quote(check_identifier("column", replace_key))
+            copy_into = quote(f"stage_{table}")
+            merge = [
+                f"DELETE FROM {target} USING {copy_into} WHERE {target}.{key} = {copy_into}.{key}",
+                f"INSERT INTO {target} SELECT * FROM {copy_into}",
+            ]
         return [
             f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}",
             f"CREATE TABLE IF NOT EXISTS {target} ({ddl_cols})",
-            f"COPY {target} FROM {_literal(manifest_uri)} IAM_ROLE {_literal(self.iam_role_arn)} "
+            *([f"CREATE TEMP TABLE {copy_into} (LIKE {target})"] if replace_key else []),
+            f"COPY {copy_into} FROM {_literal(manifest_uri)} IAM_ROLE {_literal(self.iam_role_arn)} "
             "FORMAT AS PARQUET MANIFEST",
+            *merge,
             f"INSERT INTO {META}.load_ledger (schema_name, table_name, file_uri, content_length, load_id) "
             f"VALUES {ledger_rows}",
             "SELECT pg_last_copy_count()",

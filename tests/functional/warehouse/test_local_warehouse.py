@@ -147,3 +147,16 @@ def test_build_warehouse_local_keeps_the_duckdb_file_in_the_state_dir(local_sett
     uri = put("a/one.parquet", _rows(1))
     assert wh.copy_parquet(schema="dq", table="accepted", s3_uris=[uri], columns=COLUMNS).rows_loaded == 1
     assert wh.path.exists()
+
+
+def test_reload_with_a_replace_key_replaces_that_keys_rows_instead_of_duplicating(wh, put):
+    # given rows for ids 0..4 loaded from one run's file
+    wh.copy_parquet(schema="dq", table="t", s3_uris=[put("run=1/a.parquet", _rows(5))], columns=COLUMNS,
+                    replace_key="uniq_id")
+    # when a later run re-publishes ids 3..6 under a new file name
+    result = wh.copy_parquet(schema="dq", table="t", s3_uris=[put("run=2/a.parquet", _rows(4, start=3))],
+                             columns=COLUMNS, replace_key="uniq_id")
+    # then ids 3 and 4 are replaced, not duplicated
+    assert result.rows_loaded == 4
+    rows = wh.query("SELECT uniq_id, count(*) FROM dq.t GROUP BY uniq_id ORDER BY uniq_id").rows
+    assert rows == [(f"id{i}", 1) for i in range(7)]

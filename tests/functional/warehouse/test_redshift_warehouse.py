@@ -132,3 +132,13 @@ def test_configuration_errors_name_the_setting():
     with pytest.raises(WarehouseConfigError, match="DATALAKE_REDSHIFT_COPY_ROLE_ARN"):
         RedshiftWarehouse(object(), workgroup="wg", database="dev", iam_role_arn="", s3_client=object(),
                           manifest_prefix="s3://b/m")
+
+
+def test_replace_key_copies_into_staging_then_merges_in_the_same_batch(clients):
+    sqls = _warehouse(*clients[:2]).copy_statements(
+        "dq", "jobs", [("source_key", "VARCHAR(1024)"), ("n", "BIGINT")],
+        "s3://lake/m.manifest", [("s3://lake/a.parquet", 10)], "load1", replace_key="source_key")
+    text = "\n".join(sqls)
+    assert 'CREATE TEMP TABLE "stage_jobs" (LIKE "dq"."jobs")' in text
+    assert text.index('COPY "stage_jobs"') < text.index('DELETE FROM "dq"."jobs" USING "stage_jobs"')
+    assert 'INSERT INTO "dq"."jobs" SELECT * FROM "stage_jobs"' in text

@@ -1,0 +1,76 @@
+"""Validate and load through the pipeline on the real local endpoint (pandas engine, no daemon)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from datalake import aws, components
+from datalake.demo import RULES_FILE
+from datalake.local.provision import provision
+from datalake.pipeline import crawl_dataset, load_dataset, rules_store, run_query, validate_dataset
+from datalake.samples import generate_jobs_csv
+from ingestion.events import ObjectEvent
+from quality_rules.exceptions import ValidationFailedError
+from warehouse import build_warehouse
+
+KEY = "jobs/batch=1/postings.csv"
+
+
+@pytest.fixture
+def lake(local_settings, tmp_path):
+    provision(local_settings)
+    path = tmp_path / "jobs.csv"
+    generate_jobs_csv(path, rows=1500, seed=3)
+    aws.client("s3", local_settings).upload_file(str(path), local_settings.landing_bucket, KEY)
+    components.arrivals(local_settings).process(ObjectEvent(
+        kind="created", bucket=local_settings.landing_bucket, key=KEY, event_name="ObjectCreated:Put",
+        event_time="2026-11-25T10:00:00Z", source="s3"))
+    rules_store(local_settings).put_items(json.loads(RULES_FILE.read_text()))
+    crawl_dataset(local_settings, "jobs")
+    return local_settings
+
+
+def _split_keys(settings) -> list[str]:
+    s3 = aws.client("s3", settings)
+    return [o["Key"] for side in ("accepted", "rejected")
+            for o in s3.list_objects_v2(Bucket=settings.lake_bucket, Prefix=f"{side}/").get("Contents", [])]
+
+
+def test_validate_records_counts_on_the_catalog_and_publishes_one_run(lake):
+    result = validate_dataset(lake, "jobs", engine="pandas")
+
+    o = result.outcome.to_dict()
+    assert o["accepted"] + o["rejected"] == 1500
+    ds = components.catalog_store(lake).get_dataset("jobs")
+    assert ds["validation"]["accepted"] == o["accepted"] and ds["validation"]["report"].startswith("s3://")
+    rec = components.catalog_store(lake).get_object("jobs", lake.landing_bucket, KEY, None)
+    assert rec["status"] == "validated" and rec["validation"]["run_id"] == o["run_id"]
+    assert all(f"/run={o['run_id']}/" in k for k in _split_keys(lake))
+
+
+def test_revalidating_and_reloading_neither_duplicates_files_nor_warehouse_rows(lake):
+    first = validate_dataset(lake, "jobs", engine="pandas").outcome
+    load_dataset(lake, "jobs")
+    second = validate_dataset(lake, "jobs", engine="pandas").outcome
+    load_dataset(lake, "jobs")
+
+    assert (second.accepted, second.rejected) == (first.accepted, first.rejected)
+    keys = _split_keys(lake)
+    assert keys and all(f"/run={second.run_id}/" in k for k in keys)  # the first run's files are gone
+    assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == second.accepted
+    assert build_warehouse(lake).query("SELECT count(*) FROM dq_accepted.jobs").rows[0][0] == second.accepted
+
+
+def test_a_failed_run_leaves_the_previous_output_untouched(lake):
+    good = validate_dataset(lake, "jobs", engine="pandas").outcome
+    strict = json.loads(RULES_FILE.read_text())
+    strict[0]["rules"][0].update(severity="fail", max_failure_rate=0.0)
+    rules_store(lake).put_items(strict)
+
+    with pytest.raises(ValidationFailedError):
+        validate_dataset(lake, "jobs", engine="pandas")
+
+    assert all(f"/run={good.run_id}/" in k for k in _split_keys(lake))
+    assert run_query(lake, "SELECT count(*) FROM rejected_jobs").rows[0][0] == good.rejected
