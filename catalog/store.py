@@ -1,15 +1,23 @@
-"""DynamoDB adapter for the catalog: the source of truth (item design in docs/architecture.md).
+"""DynamoDB adapter for the catalog: the source of truth (item design in docs/arrivals.md).
 
 Items
-- object version: pk=``DS#<dataset>``, sk=``OBJ#<bucket>#<key>#<version|null>``
+- object version: pk=``DS#<dataset>``, sk=``OBJ#<bucket>#<key>#<version|null>``; ``rev`` counts its writes
 - dataset:        pk=``DS#<dataset>``, sk=``#DATASET``
+- schema version: pk=``DS#<dataset>``, sk=``SCHEMA#<digest>`` (columns, first seen)
 
-Queries by dataset are one partition; the dataset item is updated with atomic ``ADD`` so
-concurrent arrivals keep its counts right.
+Queries by dataset are one partition. The dataset item's counters (``file_count``,
+``total_bytes``, ``quarantined_count``) are the sum of ``contribution()`` over its object items.
+That invariant holds under concurrent, duplicated and reordered arrivals because every change of
+an object item's contribution is written in one transaction with the matching ``ADD`` on the
+dataset item, and the object write is conditional on the ``rev`` it was computed from
+(optimistic concurrency: a lost race is re-read and recomputed, never double-counted).
+``agg_rev`` on the dataset item counts those transactions, so ``correct_aggregate`` can take a
+consistent snapshot and repair drift without racing arrivals.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -17,12 +25,35 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from catalog.exceptions import StaleEvent
+from catalog.exceptions import CatalogError, StaleEvent
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
 
 DATASET_SK = "#DATASET"
+# Statuses of an object version that still holds data in the bucket.
+LIVE = frozenset({"received", "ingested", "quarantined", "validated", "loaded"})
+COUNTERS = ("file_count", "total_bytes", "quarantined_count")
+
+
+class WriteConflict(CatalogError):
+    """The object item changed since it was read (another arrival won the race); re-read and retry."""
+
+
+def contribution(record: Mapping[str, Any] | None) -> dict[str, int]:
+    """What one object-version item adds to its dataset's counters: current, live versions only."""
+    if not record or record.get("status") not in LIVE or record.get("is_latest") is False:
+        return dict.fromkeys(COUNTERS, 0)
+    return {"file_count": 1, "total_bytes": int(record.get("size") or 0),
+            "quarantined_count": int(record.get("status") == "quarantined")}
+
+
+def totals(records: Iterator[Mapping[str, Any]] | list[Mapping[str, Any]]) -> dict[str, int]:
+    out = dict.fromkeys(COUNTERS, 0)
+    for r in records:
+        for k, v in contribution(r).items():
+            out[k] += v
+    return out
 
 
 def object_keys(dataset: str, bucket: str, key: str, version_id: str | None) -> dict[str, str]:
@@ -58,10 +89,25 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return from_dynamo({k: _DESER.deserialize(v) for k, v in item.items()})
 
 
+_LOCAL_WRITE_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _emulated(client: Any) -> bool:
+    url = str(getattr(getattr(client, "meta", None), "endpoint_url", "") or "")
+    return bool(url) and not url.rstrip("/").endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
+
+
 class CatalogStore:
-    def __init__(self, table_name: str, client: Any) -> None:
+    def __init__(self, table_name: str, client: Any, *, serialize_writes: bool | None = None) -> None:
         self.table = table_name
         self.client = client
+        # The local endpoint does not isolate transactions from each other: a cancelled
+        # TransactWriteItems restores a snapshot of the table, undoing writes that other threads made
+        # meanwhile. Against it (any non-AWS endpoint) this process's conditional writes are serialised;
+        # DynamoDB itself needs no lock.
+        if serialize_writes is None:
+            serialize_writes = _emulated(client)
+        self._lock = _LOCAL_WRITE_LOCKS.setdefault(table_name, threading.Lock()) if serialize_writes else None
 
     # --- objects -------------------------------------------------------------------------------
     def get_object(self, dataset: str, bucket: str, key: str, version_id: str | None) -> dict[str, Any] | None:
@@ -91,6 +137,163 @@ class CatalogStore:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise StaleEvent(f"stale event for s3://{record['bucket']}/{record['key']} ({sequencer_sort})") from exc
             raise
+
+    def commit(
+        self,
+        record: Mapping[str, Any],
+        previous: Mapping[str, Any] | None,
+        *,
+        sequencer_sort: str | None = None,
+        arrival_time: str | None = None,
+    ) -> dict[str, int]:
+        """Replace ``previous`` (None: no item yet) by ``record``, and fold the change into the dataset item.
+
+        One transaction: the object put, conditional on the item still being ``previous`` (same
+        ``rev``) and, with a sequencer, on no newer event having been written; and the dataset
+        update adding ``contribution(record) - contribution(previous)``. Raises ``WriteConflict``
+        when the condition fails (the caller re-reads and decides: stale, duplicate or retry).
+        Returns the counter deltas applied.
+        """
+        dataset = record["dataset"]
+        item = dict(record)
+        item.update(object_keys(dataset, record["bucket"], record["key"], record.get("version_id")))
+        item["kind"] = "object"
+        prev_rev = int(previous.get("rev") or 0) if previous else None
+        item["rev"] = (prev_rev or 0) + 1
+        values: dict[str, Any] = {}
+        if previous is None:
+            cond = "attribute_not_exists(pk)"
+        elif previous.get("rev") is None:  # written before revs existed
+            cond = "attribute_not_exists(rev)"
+        else:
+            cond, values[":rev"] = "rev = :rev", {"N": str(prev_rev)}
+        if sequencer_sort:
+            item["sequencer_sort"] = sequencer_sort
+            cond += " AND (attribute_not_exists(sequencer_sort) OR sequencer_sort < :seq)"
+            values[":seq"] = {"S": sequencer_sort}
+        put: dict[str, Any] = {"TableName": self.table, "Item": serialize(item), "ConditionExpression": cond}
+        if values:
+            put["ExpressionAttributeValues"] = values
+        before, after = contribution(previous), contribution(record)
+        delta = {k: after[k] - before[k] for k in COUNTERS}
+        digest = record.get("schema_digest") if record.get("status") in LIVE else None
+        if not any(delta.values()) and not digest and not arrival_time:
+            self._guarded(lambda: self.client.put_item(**put), record)
+            return delta
+        update = self._dataset_update(dataset, delta, schema_digest=digest, arrival_time=arrival_time)
+        if self._lock is None:
+            self._guarded(lambda: self.client.transact_write_items(TransactItems=[{"Put": put}, {"Update": update}]), record)
+        else:
+            # Local endpoint: its TransactWriteItems deep-copies the whole table per call (quadratic as
+            # the catalog grows). Under this process's write lock the conditional put and the counter
+            # update are not interleaved by our own writers; a crash between them leaves drift that
+            # `datalake reconcile` repairs.
+            def put_then_count() -> None:
+                self.client.put_item(**put)
+                self.client.update_item(**update)
+
+            self._guarded(put_then_count, record)
+        return delta
+
+    def _dataset_update(self, dataset: str, delta: Mapping[str, int], *, schema_digest: str | None = None,
+                        arrival_time: str | None = None, condition_rev: int | None = None) -> dict[str, Any]:
+        sets = ["kind = :kind", "dataset = :ds"]
+        adds = ["agg_rev :one"] + [f"{k} :{k}" for k in COUNTERS]
+        values: dict[str, Any] = {":kind": {"S": "dataset"}, ":ds": {"S": dataset}, ":one": {"N": "1"},
+                                  **{f":{k}": {"N": str(int(delta.get(k, 0)))} for k in COUNTERS}}
+        if arrival_time:
+            sets.append("last_arrival = :t")
+            values[":t"] = {"S": arrival_time}
+        if schema_digest:
+            adds.append("schema_versions :sv")
+            values[":sv"] = {"SS": [schema_digest]}
+        update: dict[str, Any] = {
+            "TableName": self.table, "Key": serialize({"pk": f"DS#{dataset}", "sk": DATASET_SK}),
+            "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}", "ExpressionAttributeValues": values,
+        }
+        if condition_rev is not None:
+            update["ConditionExpression"] = "attribute_not_exists(agg_rev) AND :zero = :rev OR agg_rev = :rev"
+            values[":rev"], values[":zero"] = {"N": str(condition_rev)}, {"N": "0"}
+        return update
+
+    def _guarded(self, call: Any, record: Mapping[str, Any]) -> None:
+        try:
+            if self._lock is None:
+                call()
+            else:
+                with self._lock:
+                    call()
+        except ClientError as exc:
+            err = exc.response.get("Error", {}).get("Code")
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if err == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in reasons:
+                raise WriteConflict(
+                    f"s3://{record['bucket']}/{record['key']} (version {record.get('version_id') or 'null'}) changed "
+                    "since it was read; re-read it and retry"
+                ) from exc
+            raise
+
+    def put_schema_version(self, dataset: str, digest: str, columns: list[dict[str, str]], seen_at: str) -> bool:
+        """Record a schema version the first time it is seen; False if it was known already."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=serialize({"pk": f"DS#{dataset}", "sk": f"SCHEMA#{digest}", "kind": "schema", "dataset": dataset,
+                                "schema_digest": digest, "columns": columns, "first_seen": seen_at}),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def list_schema_versions(self, dataset: str) -> list[dict[str, Any]]:
+        return [deserialize(i) for i in self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":pk": {"S": f"DS#{dataset}"}, ":s": {"S": "SCHEMA#"}},
+        )]
+
+    def list_key_versions(self, dataset: str, bucket: str, key: str) -> list[dict[str, Any]]:
+        """Every version item of exactly one key."""
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": f"DS#{dataset}"}, ":p": {"S": f"OBJ#{bucket}#{key}#"}},
+        )
+        return [r for r in (deserialize(i) for i in items) if r.get("key") == key and r.get("bucket") == bucket]
+
+    def correct_aggregate(self, dataset: str, *, attempts: int = 5) -> dict[str, int] | None:
+        """Make the dataset's counters equal the sum over its object items; returns the correction, or None.
+
+        Safe while arrivals run: the snapshot counts only if ``agg_rev`` did not move while the
+        items were read, and the correction is conditional on it still not having moved.
+        """
+        for _ in range(attempts):
+            before = self.get_dataset(dataset) or {}
+            rev = int(before.get("agg_rev") or 0)
+            records = self.list_objects(dataset)
+            if int((self.get_dataset(dataset) or {}).get("agg_rev") or 0) != rev:
+                continue
+            expected = totals(records)
+            delta = {k: expected[k] - int(before.get(k) or 0) for k in COUNTERS}
+            digests = {r["schema_digest"] for r in records if r.get("schema_digest") and r.get("status") in LIVE}
+            missing = digests - set(before.get("schema_versions") or [])
+            arrivals = [r["arrival_time"] for r in records if r.get("arrival_time") and r.get("status") in LIVE]
+            latest = max(arrivals) if arrivals else None
+            stale_last = latest is not None and (before.get("last_arrival") or "") < latest
+            if not any(delta.values()) and not missing and not stale_last and (before or not records):
+                return None
+            update = self._dataset_update(dataset, delta, arrival_time=latest if stale_last else None, condition_rev=rev)
+            if missing:
+                update["UpdateExpression"] += ", schema_versions :sv"
+                update["ExpressionAttributeValues"][":sv"] = {"SS": sorted(missing)}
+            try:
+                self._guarded(lambda: self.client.update_item(**update), {"bucket": "-", "key": f"dataset {dataset}"})
+            except WriteConflict:
+                continue
+            return {k: v for k, v in delta.items() if v} | ({"schema_versions_added": len(missing)} if missing else {}) | (
+                {"last_arrival": latest} if stale_last else {})
+        raise WriteConflict(f"dataset {dataset!r} kept changing during {attempts} reconcile attempts; run it again")
 
     def update_object(self, dataset: str, bucket: str, key: str, version_id: str | None, changes: Mapping[str, Any]) -> None:
         self._set(object_keys(dataset, bucket, key, version_id), changes, condition="attribute_exists(pk)")

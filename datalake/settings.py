@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     local_concurrency: int = Field(4, ge=1, le=32, validation_alias=_env("DATALAKE_LOCAL_CONCURRENCY"))
     stream_max_retries: int = Field(3, ge=0, validation_alias=_env("DATALAKE_STREAM_MAX_RETRIES"))
     poll_wait_s: int = Field(1, ge=0, le=20, validation_alias=_env("DATALAKE_POLL_WAIT"))
+    # First bytes of each object read at arrival for format and schema (one ranged GET).
+    profile_head_bytes: int = Field(1024**2, ge=1024, validation_alias=_env("DATALAKE_PROFILE_HEAD_BYTES"))
+    # Local runtime: a failed message is retried after min(visibility timeout, base * 2^(receives-1)) seconds;
+    # 0 leaves it invisible for the queue's whole visibility timeout, as Lambda's SQS mapping does.
+    local_retry_backoff_s: float = Field(1.0, ge=0, validation_alias=_env("DATALAKE_LOCAL_RETRY_BACKOFF"))
 
     # --- search ------------------------------------------------------------------------------
     search_backend: SearchBackend = Field("embedded", validation_alias=_env("DATALAKE_SEARCH_BACKEND"))

@@ -4,7 +4,10 @@ Shapes accepted (BRIEF §3): direct S3 notification (``Records[].s3``), SQS-wrap
 that JSON), SNS→SQS (``body`` is an SNS envelope whose ``Message`` is the JSON; raw delivery
 strips the envelope), and EventBridge ("Object Created" / "Object Deleted"), directly or via SQS.
 ``s3:TestEvent`` yields no events. Parsing is tolerant: the local endpoint omits ``sequencer``,
-``userIdentity`` and ``requestParameters``, which strict models reject.
+``userIdentity`` and ``requestParameters``, which Powertools' strict models reject.
+
+Keys are form-URL-encoded in every shape (EventBridge included, see docs/arrivals.md) and are
+decoded exactly once, here; nothing downstream decodes again.
 """
 
 from __future__ import annotations
@@ -35,11 +38,22 @@ class ObjectEvent:
     sequencer: str | None = None
     delete_marker: bool = False
     request_id: str | None = None
+    via_sqs: bool = False  # an EventBridge event delivered through an SQS target
+
+    @property
+    def correlation_id(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
 
 
 def decode_key(raw: str) -> str:
     """S3 notifications form-URL-encode keys (`+` for space, `%2B` for `+`); decode exactly once."""
-    return unquote_plus(raw, encoding="utf-8", errors="strict")
+    try:
+        return unquote_plus(raw, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise EventShapeError(
+            f"object key {raw!r} does not decode as form-URL-encoded UTF-8 ({exc.reason}); "
+            "the event was not produced by S3 or was decoded twice upstream"
+        ) from exc
 
 
 def _s3_records(doc: Mapping[str, Any], source: Source) -> list[ObjectEvent]:
@@ -58,7 +72,7 @@ def _s3_records(doc: Mapping[str, Any], source: Source) -> list[ObjectEvent]:
             raise EventShapeError(f"S3 record without bucket name or object key: eventName={name!r}")
         if name.startswith("ObjectCreated"):
             kind: EventKind = "created"
-        elif name.startswith("ObjectRemoved"):
+        elif name.startswith(("ObjectRemoved", "LifecycleExpiration")):
             kind = "removed"
         else:
             continue  # restore, replication, lifecycle transitions: nothing to catalogue
@@ -74,7 +88,7 @@ def _s3_records(doc: Mapping[str, Any], source: Source) -> list[ObjectEvent]:
                 etag=obj.get("eTag"),
                 version_id=obj.get("versionId"),
                 sequencer=obj.get("sequencer"),
-                delete_marker=name == "ObjectRemoved:DeleteMarkerCreated",
+                delete_marker=name.endswith("DeleteMarkerCreated"),
                 request_id=(rec.get("responseElements") or {}).get("x-amz-request-id"),
             )
         )
@@ -91,15 +105,15 @@ def _eventbridge(doc: Mapping[str, Any], source: Source) -> list[ObjectEvent]:
     if not bucket or "key" not in obj:
         raise EventShapeError(f"EventBridge {detail_type!r} event without bucket name or object key")
     kind: EventKind = "created" if detail_type == "Object Created" else "removed"
-    # EventBridge keys are not URL-encoded, unlike S3 notifications.
     return [
         ObjectEvent(
             kind=kind,
             bucket=bucket,
-            key=str(obj["key"]),
+            key=decode_key(str(obj["key"])),
             event_name=f"{detail_type}:{detail.get('reason', '')}",
             event_time=str(doc.get("time", "")),
-            source="eventbridge" if source == "s3" else source,
+            source="eventbridge",
+            via_sqs=source != "s3",
             size=obj.get("size"),
             etag=obj.get("etag"),
             version_id=obj.get("version-id"),
@@ -112,10 +126,15 @@ def _eventbridge(doc: Mapping[str, Any], source: Source) -> list[ObjectEvent]:
 
 def parse_document(doc: Any, source: Source = "s3") -> list[ObjectEvent]:
     """Events in one decoded notification document of any supported shape."""
+    if isinstance(doc, str):
+        doc = _loads(doc, "event")
     if not isinstance(doc, Mapping):
         raise EventShapeError(f"expected a JSON object, got {type(doc).__name__}")
-    if doc.get("Type") == "Notification" and "Message" in doc:  # SNS envelope
+    if doc.get("Type") == "Notification" and "Message" in doc:  # SNS envelope (raw delivery strips it)
         return parse_document(_loads(doc["Message"], "SNS Message"), "sns")
+    if "Records" in doc and doc["Records"] and isinstance(doc["Records"], list) and "Sns" in doc["Records"][0]:
+        # SNS straight to Lambda: each record carries one envelope.
+        return [ev for r in doc["Records"] for ev in parse_document(_loads(r["Sns"]["Message"], "SNS Message"), "sns")]
     if "detail-type" in doc and doc.get("source") == "aws.s3":
         return _eventbridge(doc, source)
     if "Records" in doc or doc.get("Event") == "s3:TestEvent":

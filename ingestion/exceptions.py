@@ -15,3 +15,22 @@ class QuarantineError(IngestionError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ConcurrentArrivals(IngestionError):
+    """Other writers kept changing one key's records; the message is retried by the queue."""
+
+    def __init__(self, bucket: str, key: str, attempts: int) -> None:
+        super().__init__(
+            f"s3://{bucket}/{key}: the catalog record changed under {attempts} consecutive attempts; the queue "
+            "will redeliver this event. If it keeps happening, lower DATALAKE_LOCAL_CONCURRENCY or look for a "
+            "process rewriting this key in a loop"
+        )
+
+
+class QueueNotFound(IngestionError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"queue {name!r} does not exist; start the lake with `datalake up` (local) or deploy the stack, "
+            "or set DATALAKE_ARRIVALS_QUEUE / DATALAKE_ARRIVALS_DLQ to the queue names"
+        )

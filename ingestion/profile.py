@@ -1,12 +1,17 @@
 """Detect an object's format by content and capture a cheap profile: schema, row count, CSV dialect.
 
-Pure functions over bytes; the handler decides how many bytes to fetch. Anything that is not
-readable data raises ``QuarantineError`` with a precise reason (the object itself is never touched).
+Pure functions over bytes and streams; the caller decides how many bytes to fetch. The schema
+comes from the object's head (``profile_bytes``); the exact row count of a text object comes from
+``count_rows``, which streams the whole object in bounded memory and checks every row on the way.
+Anything that is not readable data raises ``QuarantineError`` with a precise reason (the object
+itself is never touched).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import gzip
 import io
 import zlib
 from dataclasses import dataclass, field
@@ -23,6 +28,9 @@ Format = Literal["csv", "jsonl", "parquet"]
 Compression = Literal["none", "gzip"]
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Decompressed text the head profile looks at; the rest of a gzip object is only streamed by count_rows.
+HEAD_TEXT_LIMIT = 8 * 1024 * 1024
+COUNT_CHUNK = 4 * 1024 * 1024
 PARQUET_MAGIC = b"PAR1"
 
 
@@ -35,6 +43,8 @@ class Profile:
     encoding: str | None = None
     delimiter: str | None = None
     has_header: bool | None = None
+    # Why row_count is None, when it is (over the byte budget, ...).
+    row_count_note: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -90,9 +100,10 @@ def profile_bytes(data: bytes, *, complete: bool, key: str = "") -> Profile:
         data, complete = _gunzip(data, complete)
         if not data:
             raise QuarantineError("gzip member decompresses to 0 bytes: nothing to catalogue")
-    if b"\x00" in data[:65536]:
+    utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    if not utf16 and _looks_binary(data[:65536]):
         raise QuarantineError(
-            "binary content (NUL bytes in the first 64 KiB) that is not Parquet or gzip: "
+            "binary content (NUL or control bytes in the first 64 KiB) that is not Parquet or gzip: "
             "upload CSV, JSON lines, Parquet or their gzip"
         )
     text, encoding = _decode(data, complete)
@@ -106,26 +117,50 @@ def profile_bytes(data: bytes, *, complete: bool, key: str = "") -> Profile:
     return prof
 
 
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13)) + b"\x7f"
+
+
+def _looks_binary(sample: bytes) -> bool:
+    """NUL anywhere, or more than 1% control bytes: no CSV or JSON text looks like that."""
+    if b"\x00" in sample:
+        return True
+    return len(sample.translate(None, _CONTROL)) < len(sample) * 0.99
+
+
 def _gunzip(data: bytes, complete: bool) -> tuple[bytes, bool]:
+    """Decompress a gzip head; the result is complete only if the whole member (trailer included) was there."""
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        out = d.decompress(data)
+        out = d.decompress(data, HEAD_TEXT_LIMIT)
     except zlib.error as exc:
-        raise QuarantineError(f"corrupt gzip stream: {exc}") from exc
+        raise QuarantineError(f"corrupt gzip stream: {exc}; upload an intact .gz file") from exc
+    if d.unconsumed_tail:
+        return out, False  # more text than the head profile reads; count_rows checks the rest
     if complete and not d.eof:
         raise QuarantineError("truncated gzip: the stream ends before the gzip trailer; upload the complete file")
     return out, complete and d.eof
 
 
 def _decode(data: bytes, complete: bool) -> tuple[str, str]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if not complete:
+            data = data[: len(data) - len(data) % 2]
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise QuarantineError(
+                f"undecodable bytes: UTF-16 byte-order mark but invalid UTF-16 at byte {exc.start}; "
+                "re-encode the file as UTF-8"
+            ) from exc
+    encoding = "utf-8"
+    if data.startswith(codecs.BOM_UTF8):
+        data, encoding = data[3:], "utf-8-sig"
     try:
-        return data.decode("utf-8"), "utf-8"
+        return data.decode("utf-8"), encoding
     except UnicodeDecodeError as exc:
         # A head cut mid-character is fine; anything earlier is not UTF-8.
         if not complete and exc.start >= len(data) - 3:
-            return data[: exc.start].decode("utf-8"), "utf-8"
+            return data[: exc.start].decode("utf-8"), encoding
         raise QuarantineError(
             f"undecodable bytes: not UTF-8 at byte {exc.start} ({data[exc.start:exc.start + 4]!r}); "
             "re-encode the file as UTF-8"
@@ -230,3 +265,71 @@ def profile_parquet(f: BinaryIO) -> Profile:
                        row_count=pf.metadata.num_rows)
     except (pa.ArrowInvalid, OSError) as exc:
         raise QuarantineError(f"corrupt Parquet: {str(exc).splitlines()[0]}") from exc
+
+
+def count_rows(raw: BinaryIO, prof: Profile) -> int:
+    """Exact row count of a CSV / JSON-lines object read as a stream, in bounded memory.
+
+    Every row is parsed on the way, so a ragged row, bad bytes or a truncated gzip anywhere in the
+    object (not only in its head) quarantines it. ``prof`` is the head profile (dialect, header).
+    """
+    src: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if prof.compression == "gzip" else raw  # type: ignore[assignment]
+    if prof.encoding == "utf-16":
+        src = codecs.EncodedFile(src, data_encoding="utf-8", file_encoding="utf-16")  # type: ignore[assignment]
+    try:
+        return _count_csv(src, prof) if prof.format == "csv" else _count_jsonl(src)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise _gzip_error(exc) from exc
+    except (pa.ArrowInvalid, OSError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "Compressed file ended" in msg or "gzip" in msg.lower() or "end-of-stream" in msg:
+            raise _gzip_error(exc) from exc
+        if "UTF8" in msg or "UTF-8" in msg or "decode" in msg:
+            raise QuarantineError(f"undecodable bytes past the head of the object: {msg}; re-encode the file as UTF-8") from exc
+        if prof.format == "csv":
+            n = len(prof.columns)
+            raise QuarantineError(f"ragged or malformed CSV: {msg}; every row needs {n} fields") from exc
+        raise QuarantineError(f"malformed JSON lines: {msg}") from exc
+
+
+def _gzip_error(exc: BaseException) -> QuarantineError:
+    if isinstance(exc, EOFError) or "ended" in str(exc):
+        return QuarantineError("truncated gzip: the stream ends before the gzip trailer; upload the complete file")
+    return QuarantineError(f"corrupt gzip stream: {exc}; upload an intact .gz file")
+
+
+def _count_csv(src: BinaryIO, prof: Profile) -> int:
+    names = [c["name"] for c in prof.columns]
+    reader = pacsv.open_csv(
+        pa.PythonFile(src, mode="r"),
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if prof.has_header else 0, block_size=COUNT_CHUNK),
+        parse_options=pacsv.ParseOptions(delimiter=prof.delimiter or ",", newlines_in_values=True),
+        # Strings only: counting must not fail on a value the head's type inference did not foresee.
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+    )
+    return sum(batch.num_rows for batch in reader)
+
+
+def _count_jsonl(src: BinaryIO) -> int:
+    # Chunks cut at newlines and parsed independently: types may drift between chunks without error.
+    rows, pending = 0, b""
+    while chunk := src.read(COUNT_CHUNK):
+        pending += chunk
+        cut = pending.rfind(b"\n")
+        if cut >= 0:
+            rows += _json_rows(pending[: cut + 1])
+            pending = pending[cut + 1 :]
+    if pending.strip():
+        rows += _json_rows(pending)
+    return rows
+
+
+def _json_rows(data: bytes) -> int:
+    if not data.strip():
+        return 0
+    # No fields kept: every line is still parsed (malformed JSON fails) but types cannot clash.
+    return pajson.read_json(
+        io.BytesIO(data),
+        read_options=pajson.ReadOptions(block_size=COUNT_CHUNK),
+        parse_options=pajson.ParseOptions(explicit_schema=pa.schema([]), unexpected_field_behavior="ignore"),
+    ).num_rows

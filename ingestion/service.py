@@ -1,30 +1,41 @@
 """What happens when an object arrives or leaves: the catalog ends equal to the bucket.
 
-Events repeat and arrive out of order. With a ``sequencer`` the write is conditional on it; without
-one (the local endpoint never sends it) the object is re-read with HEAD, so the record states what
-is really in the bucket whatever order the events came in.
+Events repeat, arrive late and out of order, and the local endpoint sends no ``sequencer``. So an
+event is a *hint* that one key changed; the record is always written from what the bucket holds
+when the event is processed (one ranged GET that doubles as HEAD), never from the event alone:
+
+- a duplicate finds the record already equal to the bucket and writes nothing;
+- a delete processed after a newer overwrite finds the object there and keeps it catalogued;
+- a create processed after its delete finds nothing and records the key as deleted;
+- with a ``sequencer``, an event older than the last one written is dropped without touching S3,
+  and the write is conditional on it (BRIEF §3);
+- every write is conditional on the record's ``rev`` (optimistic concurrency), so two workers
+  racing on one key cannot both count it: the loser re-reads and re-decides.
+
+Versioned buckets get one record per version and per delete marker; which version is current is
+read from the bucket's version listing, so the dataset counts only current, live versions.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Literal
 
-from botocore.exceptions import ClientError
-
-from catalog.exceptions import StaleEvent
 from catalog.naming import dataset_for_key, pad_sequencer, partitions_for_key
-from catalog.store import CatalogStore
+from catalog.store import LIVE, CatalogStore, WriteConflict
 from ingestion.events import ObjectEvent
-from ingestion.exceptions import QuarantineError
-from ingestion.profile import PARQUET_MAGIC, Profile, profile_bytes, profile_parquet
+from ingestion.exceptions import ConcurrentArrivals, QuarantineError
+from ingestion.objects import Observed, ObjectReader, VersionInfo
+from ingestion.profile import PARQUET_MAGIC, Profile, count_rows, profile_bytes, profile_parquet
 
 Status = Literal["ingested", "quarantined", "deleted", "duplicate", "stale"]
-FINAL = {"ingested", "quarantined", "validated", "loaded"}
+# Fields a re-catalogued object must not inherit from its previous record (they described old content).
+_CONTENT_FIELDS = ("format", "compression", "encoding", "delimiter", "has_header", "columns", "schema_digest",
+                   "row_count", "row_count_note", "validation", "status_reason", "delete_marker", "deleted_at")
+DEFAULT_HEAD_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,7 @@ class Outcome:
     key: str
     dataset: str
     reason: str | None = None
+    version_id: str | None = None
 
 
 def utcnow() -> str:
@@ -44,44 +56,8 @@ def schema_digest(columns: list[dict[str, str]]) -> str:
     return hashlib.sha1(json.dumps(columns, sort_keys=True).encode()).hexdigest()[:12]
 
 
-class S3RangeReader(io.RawIOBase):
-    """A seekable file over ranged GETs, so Parquet footers are read without the whole object."""
-
-    def __init__(self, s3: Any, bucket: str, key: str, size: int, version_id: str | None = None) -> None:
-        self.s3, self.bucket, self.key, self.size, self.version_id = s3, bucket, key, size, version_id
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def read(self, n: int = -1) -> bytes:
-        end = self.size if n is None or n < 0 else min(self.size, self.pos + n)
-        if self.pos >= end:
-            return b""
-        data = get_range(self.s3, self.bucket, self.key, self.pos, end - 1, self.version_id)
-        self.pos += len(data)
-        return data
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
-def get_range(s3: Any, bucket: str, key: str, first: int, last: int, version_id: str | None = None) -> bytes:
-    extra = {"VersionId": version_id} if version_id else {}
-    return s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}", **extra)["Body"].read()
+def _norm_version(v: str | None) -> str | None:
+    return v if v not in (None, "", "null") else None
 
 
 class Arrivals:
@@ -92,138 +68,203 @@ class Arrivals:
         *,
         max_object_bytes: int,
         profile_byte_budget: int,
+        profile_head_bytes: int = DEFAULT_HEAD_BYTES,
         clock: Callable[[], str] = utcnow,
+        max_attempts: int = 6,
     ) -> None:
-        self.s3 = s3
+        self.objects = ObjectReader(s3)
         self.store = store
         self.max_object_bytes = max_object_bytes
         self.budget = profile_byte_budget
+        self.head_bytes = max(1024, min(profile_head_bytes, profile_byte_budget))
         self.clock = clock
+        self.max_attempts = max_attempts
+        self._schemas_seen: set[tuple[str, str]] = set()
 
     def process(self, ev: ObjectEvent) -> Outcome:
-        if ev.kind == "created":
-            return self._created(ev)
-        return self._removed(ev)
+        """Bring the catalog in line with the bucket for the key ``ev`` names."""
+        if _norm_version(ev.version_id) or self.objects.is_versioned(ev.bucket):
+            return self._sync_versions(ev.bucket, ev.key, ev)
+        return self._sync_key(ev.bucket, ev.key, ev)
 
-    # --- create ----------------------------------------------------------------------------------
-    def _created(self, ev: ObjectEvent) -> Outcome:
-        dataset = dataset_for_key(ev.key)
-        head = self._head(ev.bucket, ev.key, ev.version_id)
-        if head is None:
-            # Gone before we looked: the delete (or a newer overwrite's delete) already happened.
-            return self._mark_deleted(ev, dataset, "object was removed before its create event was processed")
-        version_id = head.get("VersionId") if head.get("VersionId") not in (None, "null") else None
-        etag = head["ETag"].strip('"')
-        existing = self.store.get_object(dataset, ev.bucket, ev.key, version_id)
-        if existing and existing.get("etag") == etag and existing.get("status") in FINAL and existing.get(
-            "last_modified"
-        ) == head["LastModified"].isoformat():
-            return Outcome("duplicate", ev.bucket, ev.key, dataset)
+    def sync(self, bucket: str, key: str) -> Outcome:
+        """Re-read one key from the bucket and repair its records (no event: used by reconcile)."""
+        if self.objects.is_versioned(bucket):
+            return self._sync_versions(bucket, key, None)
+        return self._sync_key(bucket, key, None)
 
-        record = self._base_record(ev, dataset, head, version_id, etag)
+    # --- unversioned buckets: one record per key ------------------------------------------------
+    def _sync_key(self, bucket: str, key: str, ev: ObjectEvent | None) -> Outcome:
+        dataset = dataset_for_key(key)
+        seq = pad_sequencer(ev.sequencer) if ev else None
+        for _ in range(self.max_attempts):
+            existing = self.store.get_object(dataset, bucket, key, None)
+            if seq and existing and (existing.get("sequencer_sort") or "") >= seq:
+                return Outcome("stale", bucket, key, dataset, "a newer event for this key was already applied")
+            obs = self.objects.observe(bucket, key, None, self.head_bytes)
+            if obs is None:
+                if existing and existing.get("status") == "deleted":
+                    return Outcome("duplicate", bucket, key, dataset)
+                why = ev.event_name if ev and ev.kind == "removed" else "object not found when its event was processed"
+                desired = self._deleted_record(existing, bucket, key, dataset, None, ev, f"removed from the bucket ({why})")
+                created = False
+            else:
+                if existing and _same_content(existing, obs) and existing.get("status") in LIVE:
+                    return Outcome("duplicate", bucket, key, dataset)
+                desired = self._catalogue(obs, existing, dataset, ev)
+                created = True
+            try:
+                self._commit(desired, existing, seq, created)
+            except WriteConflict:
+                continue
+            return self._outcome(desired)
+        raise ConcurrentArrivals(bucket, key, self.max_attempts)
+
+    # --- versioned buckets: one record per version and per delete marker -----------------------
+    def _sync_versions(self, bucket: str, key: str, ev: ObjectEvent | None) -> Outcome:
+        dataset = dataset_for_key(key)
+        target = _norm_version(ev.version_id) if ev else None
+        for _ in range(self.max_attempts):
+            listing = self.objects.versions(bucket, key)
+            records = {r.get("version_id") or "null": r for r in self.store.list_key_versions(dataset, bucket, key)}
+            results: dict[str, dict[str, Any]] = {}
+            changed: set[str] = set()
+            try:
+                for v in listing:
+                    rec = records.pop(v.version_id, None)
+                    desired = self._version_record(bucket, v, rec, dataset, ev if target in (None, v.version_id) else None)
+                    if desired is not None:
+                        self._commit(desired, rec, None, created=not v.delete_marker and rec is None)
+                        changed.add(v.version_id)
+                    results[v.version_id] = desired or rec or {}
+                for vid, rec in records.items():  # versions the bucket no longer has: permanently deleted
+                    if rec.get("status") != "deleted" or rec.get("is_latest"):
+                        desired = self._deleted_record(rec, bucket, key, dataset, vid, ev, "version permanently deleted")
+                        desired["is_latest"] = False
+                        self._commit(desired, rec, None, created=False)
+                        changed.add(vid)
+                    results[vid] = rec
+                if target and target not in results:
+                    # Its delete was processed first, or it never existed: keep a tombstone so a late
+                    # create for this version finds it gone.
+                    desired = self._deleted_record(None, bucket, key, dataset, target, ev, "version not found in the bucket")
+                    desired["is_latest"] = False
+                    self._commit(desired, None, None, created=False)
+                    results[target] = desired
+                    changed.add(target)
+            except WriteConflict:
+                continue
+            vid = target or next((v.version_id for v in listing if v.is_latest), None)
+            rec = results.get(vid or "", {})
+            if vid not in changed:
+                return Outcome("duplicate", bucket, key, dataset, version_id=vid)
+            return self._outcome(rec)
+        raise ConcurrentArrivals(bucket, key, self.max_attempts)
+
+    def _version_record(self, bucket: str, v: VersionInfo, rec: dict[str, Any] | None, dataset: str,
+                        ev: ObjectEvent | None) -> dict[str, Any] | None:
+        """The record a version should have, or None if ``rec`` already says it."""
+        if v.delete_marker:
+            if rec and rec.get("status") == "deleted" and rec.get("delete_marker") and rec.get("is_latest") == v.is_latest:
+                return None
+            desired = self._deleted_record(rec, bucket, v.key, dataset, v.version_id, ev, "delete marker")
+            desired.update(delete_marker=True, is_latest=v.is_latest, size=0, last_modified=v.last_modified)
+            return desired
+        if rec and rec.get("status") in LIVE and rec.get("etag") == v.etag:
+            return None if rec.get("is_latest") == v.is_latest else {**rec, "is_latest": v.is_latest}
+        obs = self.objects.observe(bucket, v.key, v.version_id, self.head_bytes)
+        if obs is None:
+            return None  # deleted meanwhile; the next pass sees it gone
+        desired = self._catalogue(obs, rec, dataset, ev)
+        desired.update(version_id=v.version_id, is_latest=v.is_latest)
+        return desired
+
+    # --- records ----------------------------------------------------------------------------------
+    def _catalogue(self, obs: Observed, existing: dict[str, Any] | None, dataset: str, ev: ObjectEvent | None) -> dict[str, Any]:
+        record = {k: v for k, v in (existing or {}).items() if k not in _CONTENT_FIELDS and k not in ("pk", "sk")}
+        now = self.clock()
+        record.update({
+            "dataset": dataset, "bucket": obs.bucket, "key": obs.key, "version_id": obs.version_id,
+            "size": obs.size, "etag": obs.etag, "content_type": obs.content_type, "last_modified": obs.last_modified,
+            "arrival_time": (ev.event_time if ev and ev.kind == "created" and ev.event_time else None) or obs.last_modified,
+            "sequencer": ev.sequencer if ev else record.get("sequencer"),
+            "event_name": ev.event_name if ev else "reconcile", "event_source": ev.source if ev else "reconcile",
+            "partitions": partitions_for_key(obs.key), "metadata": obs.metadata,
+            "tags": self.objects.tags(obs.bucket, obs.key, obs.version_id) if obs.tag_count else {},
+            "is_latest": True, "delete_marker": False,
+        })
         try:
-            profile = self._profile(ev.bucket, ev.key, version_id, int(head["ContentLength"]))
-            record.update(_profile_fields(profile))
+            record.update(_profile_fields(self._profile(obs)))
             record["status"], record["status_reason"] = "ingested", None
         except QuarantineError as q:
             record["status"], record["status_reason"] = "quarantined", q.reason
-        try:
-            self.store.put_object(record, sequencer_sort=pad_sequencer(ev.sequencer))
-        except StaleEvent:
-            return Outcome("stale", ev.bucket, ev.key, dataset)
-        if not existing or existing.get("status") == "deleted":
-            self.store.record_arrival(
-                dataset,
-                files_delta=1,
-                bytes_delta=int(head["ContentLength"]),
-                arrival_time=record["arrival_time"],
-                schema_digest=record.get("schema_digest"),
-            )
-        elif record.get("schema_digest"):
-            self.store.record_arrival(
-                dataset, files_delta=0, bytes_delta=int(head["ContentLength"]) - int(existing.get("size") or 0),
-                arrival_time=record["arrival_time"], schema_digest=record["schema_digest"],
-            )
-        return Outcome(record["status"], ev.bucket, ev.key, dataset, record.get("status_reason"))
+        record["catalogued_at"] = now
+        return record
 
-    def _base_record(self, ev: ObjectEvent, dataset: str, head: dict[str, Any], version_id: str | None, etag: str) -> dict[str, Any]:
-        return {
-            "dataset": dataset,
-            "bucket": ev.bucket,
-            "key": ev.key,
-            "version_id": version_id,
-            "size": int(head["ContentLength"]),
-            "etag": etag,
-            "content_type": head.get("ContentType"),
-            "last_modified": head["LastModified"].isoformat(),
-            "arrival_time": ev.event_time or self.clock(),
-            "catalogued_at": self.clock(),
-            "sequencer": ev.sequencer,
-            "event_name": ev.event_name,
-            "event_source": ev.source,
-            "partitions": partitions_for_key(ev.key),
-            "metadata": head.get("Metadata") or {},
-            "tags": self._tags(ev.bucket, ev.key, version_id),
-        }
+    def _deleted_record(self, existing: dict[str, Any] | None, bucket: str, key: str, dataset: str,
+                        version_id: str | None, ev: ObjectEvent | None, reason: str) -> dict[str, Any]:
+        record = {k: v for k, v in (existing or {}).items() if k not in ("pk", "sk")}
+        record.setdefault("arrival_time", (ev.event_time if ev else None) or self.clock())
+        record.update({
+            "dataset": dataset, "bucket": bucket, "key": key, "version_id": version_id,
+            "partitions": partitions_for_key(key), "status": "deleted", "status_reason": reason,
+            "deleted_at": self.clock(), "event_name": ev.event_name if ev else "reconcile",
+            "event_source": ev.source if ev else "reconcile", "delete_marker": bool(ev and ev.delete_marker),
+        })
+        if ev and ev.sequencer:
+            record["sequencer"] = ev.sequencer
+        return record
 
-    def _profile(self, bucket: str, key: str, version_id: str | None, size: int) -> Profile:
-        if size > self.max_object_bytes:
+    def _commit(self, desired: dict[str, Any], existing: dict[str, Any] | None, seq: str | None, created: bool) -> None:
+        self.store.commit(desired, existing, sequencer_sort=seq,
+                          arrival_time=desired.get("arrival_time") if created else None)
+        digest = desired.get("schema_digest")
+        if digest and (desired["dataset"], digest) not in self._schemas_seen:
+            self.store.put_schema_version(desired["dataset"], digest, desired["columns"], desired["catalogued_at"])
+            self._schemas_seen.add((desired["dataset"], digest))
+
+    @staticmethod
+    def _outcome(rec: dict[str, Any]) -> Outcome:
+        return Outcome(rec.get("status", "duplicate"), rec.get("bucket", ""), rec.get("key", ""), rec.get("dataset", ""),
+                       rec.get("status_reason"), rec.get("version_id"))
+
+    # --- profiling ---------------------------------------------------------------------------------
+    def _profile(self, obs: Observed) -> Profile:
+        if obs.size > self.max_object_bytes:
             raise QuarantineError(
-                f"object is {size} bytes, over the {self.max_object_bytes}-byte limit "
+                f"object is {obs.size} bytes, over the {self.max_object_bytes}-byte limit "
                 "(DATALAKE_MAX_OBJECT_BYTES); split it or raise the limit"
             )
-        if size == 0:
+        if obs.size == 0:
             raise QuarantineError("empty object (0 bytes): nothing to catalogue; upload the file again with content")
-        head = get_range(self.s3, bucket, key, 0, min(size, self.budget) - 1, version_id)
-        if head[:4] == PARQUET_MAGIC:
-            return profile_parquet(io.BufferedReader(S3RangeReader(self.s3, bucket, key, size, version_id), buffer_size=1 << 20))
-        return profile_bytes(head, complete=size <= self.budget, key=key)
+        if obs.head[:4] == PARQUET_MAGIC:
+            return profile_parquet(self.objects.range_file(obs) if not obs.complete else _bytes_file(obs.head))
+        prof = profile_bytes(obs.head, complete=obs.complete, key=obs.key)
+        if prof.row_count is not None:
+            return prof
+        if obs.size <= self.budget:
+            body = self.objects.stream(obs.bucket, obs.key, obs.version_id)
+            try:
+                prof.row_count = count_rows(body, prof)
+            finally:
+                body.close()
+        else:
+            prof.row_count_note = (
+                f"unknown: the object is {obs.size} bytes, over the {self.budget}-byte row-count budget "
+                "(DATALAKE_PROFILE_BYTE_BUDGET); schema is from its first bytes"
+            )
+        return prof
 
-    def _tags(self, bucket: str, key: str, version_id: str | None) -> dict[str, str]:
-        extra = {"VersionId": version_id} if version_id else {}
-        try:
-            tagset = self.s3.get_object_tagging(Bucket=bucket, Key=key, **extra)["TagSet"]
-        except ClientError:
-            return {}
-        return {t["Key"]: t["Value"] for t in tagset}
 
-    # --- remove ----------------------------------------------------------------------------------
-    def _removed(self, ev: ObjectEvent) -> Outcome:
-        dataset = dataset_for_key(ev.key)
-        if not ev.sequencer and not ev.version_id and self._head(ev.bucket, ev.key, None) is not None:
-            # No order information, and the key exists again: a newer create won; catalogue that.
-            return self._created(ev)
-        return self._mark_deleted(ev, dataset, f"removed from the bucket ({ev.event_name})")
+def _bytes_file(data: bytes) -> Any:
+    import io
 
-    def _mark_deleted(self, ev: ObjectEvent, dataset: str, reason: str) -> Outcome:
-        version_id = ev.version_id if ev.version_id not in (None, "null") else None
-        existing = self.store.get_object(dataset, ev.bucket, ev.key, version_id)
-        if existing and existing.get("status") == "deleted":
-            return Outcome("duplicate", ev.bucket, ev.key, dataset)
-        record = dict(existing or {"dataset": dataset, "bucket": ev.bucket, "key": ev.key, "version_id": version_id,
-                                   "arrival_time": ev.event_time or self.clock(),
-                                   "partitions": partitions_for_key(ev.key)})
-        for k in ("pk", "sk", "sequencer_sort"):
-            record.pop(k, None)
-        record.update(status="deleted", status_reason=reason, deleted_at=self.clock(), sequencer=ev.sequencer,
-                      event_name=ev.event_name, event_source=ev.source, delete_marker=ev.delete_marker)
-        try:
-            self.store.put_object(record, sequencer_sort=pad_sequencer(ev.sequencer))
-        except StaleEvent:
-            return Outcome("stale", ev.bucket, ev.key, dataset)
-        if existing:
-            self.store.record_arrival(dataset, files_delta=-1, bytes_delta=-int(existing.get("size") or 0),
-                                      arrival_time=existing.get("arrival_time") or self.clock(), schema_digest=None)
-        return Outcome("deleted", ev.bucket, ev.key, dataset, reason)
+    return io.BytesIO(data)
 
-    def _head(self, bucket: str, key: str, version_id: str | None) -> dict[str, Any] | None:
-        extra = {"VersionId": version_id} if version_id else {}
-        try:
-            return self.s3.head_object(Bucket=bucket, Key=key, **extra)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+
+def _same_content(rec: dict[str, Any], obs: Observed) -> bool:
+    return (rec.get("etag") == obs.etag and rec.get("last_modified") == obs.last_modified
+            and int(rec.get("size") or -1) == obs.size)
 
 
 def _profile_fields(p: Profile) -> dict[str, Any]:
@@ -236,4 +277,5 @@ def _profile_fields(p: Profile) -> dict[str, Any]:
         "columns": p.columns,
         "schema_digest": schema_digest(p.columns),
         "row_count": p.row_count,
+        "row_count_note": p.row_count_note,
     }

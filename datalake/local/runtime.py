@@ -2,9 +2,12 @@
 
 It polls the arrivals queue and the catalog table's stream and calls the *same* handler functions
 that run in Lambda, with real SQS and DynamoDB-stream event shapes, honouring their contracts:
-- SQS: messages a handler reports in ``batchItemFailures`` stay on the queue and come back after a
-  (backed-off) visibility timeout; the queue's redrive policy moves them to the DLQ after
-  ``maxReceiveCount`` receives, exactly as in AWS.
+- SQS: messages a handler reports in ``batchItemFailures`` (or every message of a batch whose
+  handler raised) are not deleted: they stay invisible, then come back. Lambda leaves them for the
+  queue's whole visibility timeout; locally that is shortened to an exponential backoff capped by
+  it (``DATALAKE_LOCAL_RETRY_BACKOFF``; 0 keeps AWS's behaviour). Retries are bounded by the
+  queue's redrive policy: the endpoint moves a message to the DLQ once it has been received
+  ``maxReceiveCount`` times, exactly as SQS does. Successful messages are deleted in one batch.
 - Streams: records are delivered in order per shard; a reported failure is retried from that
   sequence number up to ``stream_max_retries`` times, then sent to the on-failure queue and skipped.
 """
@@ -74,6 +77,12 @@ def _failed_ids(response: Any) -> set[str]:
     return set()
 
 
+def retry_delay(message: dict[str, Any], base_s: float, visibility_timeout_s: int) -> int:
+    """Seconds a failed message stays invisible: base * 2^(receives-1), at most the visibility timeout."""
+    count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+    return int(max(1, min(visibility_timeout_s, round(base_s * 2 ** (count - 1)))))
+
+
 class SqsMapping(threading.Thread):
     def __init__(self, settings: Settings, queue_url: str, handler: Handler, stop: threading.Event, name: str) -> None:
         super().__init__(name=name, daemon=True)
@@ -109,14 +118,17 @@ class SqsMapping(threading.Thread):
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        for m in messages:
-            if m["MessageId"] in failed:
-                count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                # Back off like a visibility timeout would, but short enough to be useful locally.
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"],
-                    VisibilityTimeout=min(self.settings.visibility_timeout_s, 2 ** count),
-                )
+        base = self.settings.local_retry_backoff_s
+        retry = [m for m in messages if m["MessageId"] in failed]
+        if retry and base > 0:
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"],
+                          "VisibilityTimeout": retry_delay(m, base, self.settings.visibility_timeout_s)}
+                         for i, m in enumerate(retry)],
+            )
+        if retry:
+            log.warning("messages left on the queue for retry", extra={"count": len(retry), "message_ids": sorted(failed)})
         return len(messages)
 
 

@@ -1,0 +1,124 @@
+"""Arrival benchmark: drop files with stock boto3 into a live local lake and time their cataloguing.
+
+Not a test: run it by hand (`.venv/bin/python bench/ingest/run.py`), once, on a quiet machine. It
+starts its own lake on a free port with its own state directory, and in the same run measures:
+
+1. floor      - the local endpoint's own PutObject throughput (one client, as fast as it goes, into a
+                bucket with no notifications): the most any pipeline in front of it could do;
+2. latency    - N files dropped at a fixed rate (default 50/s): drop -> catalogued p50/p95/p99;
+3. throughput - N files dropped as fast as one client can: files catalogued per second, end to end.
+
+"Catalogued" is the record's ``catalogued_at`` (written by the handler) minus the wall-clock time
+just before the PutObject call; both clocks are this machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from catalog.store import CatalogStore  # noqa: E402
+from datalake import aws  # noqa: E402
+from datalake.local import lifecycle  # noqa: E402
+from datalake.settings import Settings, reset_settings_cache  # noqa: E402
+from tests.fixtures.aws import free_port  # noqa: E402
+
+BODY = b"id,name,amount\n" + b"".join(b"%d,name-%d,%d.5\n" % (i, i, i) for i in range(50))
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def drop(s3, bucket: str, prefix: str, n: int, rate: float | None) -> dict[str, float]:
+    started: dict[str, float] = {}
+    t0 = time.time()
+    for i in range(n):
+        if rate:
+            wait = t0 + i / rate - time.time()
+            if wait > 0:
+                time.sleep(wait)
+        key = f"{prefix}/part-{i:05d}.csv"
+        started[key] = time.time()
+        s3.put_object(Bucket=bucket, Key=key, Body=BODY)
+    return started
+
+
+def wait_catalogued(store: CatalogStore, dataset: str, keys: set[str], timeout: float) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    done: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        for r in store.list_objects(dataset):
+            if r["key"] in keys and r.get("catalogued_at"):
+                done[r["key"]] = datetime.fromisoformat(r["catalogued_at"]).timestamp()
+        if len(done) == len(keys):
+            break
+        time.sleep(0.5)
+    return done
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=500, help="files per phase")
+    ap.add_argument("--rate", type=float, default=50.0, help="drop rate of the latency phase, files/s")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+
+    state = tempfile.mkdtemp(prefix="bench-ingest-")
+    os.environ.update({"DATALAKE_MODE": "local", "DATALAKE_LOCAL_PORT": str(free_port()), "DATALAKE_STATE_DIR": state,
+                       "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
+                       "DATALAKE_LOG_LEVEL": os.environ.get("DATALAKE_LOG_LEVEL", "WARNING")})
+    os.environ.pop("DATALAKE_ENDPOINT_URL", None)
+    reset_settings_cache()
+    s = Settings()
+    lifecycle.up(s)
+    try:
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=s.local_endpoint, region_name=s.region)  # stock boto3, default config
+        store = CatalogStore(s.catalog_table, aws.client("dynamodb", s))
+        s3.create_bucket(Bucket="bench-floor")
+        time.sleep(2)  # let the runtime settle (provisioning's s3:TestEvent)
+
+        t = time.time()
+        drop(s3, "bench-floor", "floor", args.files, None)
+        floor = args.files / (time.time() - t)
+
+        started = drop(s3, s.landing_bucket, "benchlat", args.files, args.rate)
+        done = wait_catalogued(store, "benchlat", set(started), timeout=120)
+        lat = [done[k] - started[k] for k in done]
+
+        started2 = drop(s3, s.landing_bucket, "benchtput", args.files, None)
+        done2 = wait_catalogued(store, "benchtput", set(started2), timeout=180)
+        span = max(done2.values()) - min(started2.values()) if done2 else float("inf")
+        tput = len(done2) / span
+
+        figures = {
+            "files_per_phase": args.files, "cpu_count": os.cpu_count(), "concurrency": s.local_concurrency,
+            "endpoint_put_floor_per_s": round(floor, 1),
+            "latency_phase": {"rate_per_s": args.rate, "catalogued": len(done),
+                              "p50_s": round(pct(lat, 50), 3), "p95_s": round(pct(lat, 95), 3),
+                              "p99_s": round(pct(lat, 99), 3), "mean_s": round(statistics.mean(lat), 3)},
+            "throughput_phase": {"catalogued": len(done2), "files_per_s": round(tput, 1),
+                                 "ratio_to_floor": round(tput / floor, 3)},
+        }
+        print(json.dumps(figures, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    finally:
+        lifecycle.down(s)
+
+
+if __name__ == "__main__":
+    main()
