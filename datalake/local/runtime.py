@@ -132,6 +132,9 @@ class SqsMapping(threading.Thread):
         return len(messages)
 
 
+SHARD_REFRESH_S = 10.0
+
+
 class StreamMapping(threading.Thread):
     def __init__(self, settings: Settings, stream_arn: str, handler: Handler, stop: threading.Event, dlq_url: str) -> None:
         super().__init__(name="stream-mapping", daemon=True)
@@ -141,6 +144,7 @@ class StreamMapping(threading.Thread):
         self.dlq_url = dlq_url
         self.iterators: dict[str, str | None] = {}
         self.idle = threading.Event()
+        self._shards_checked = 0.0
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -155,6 +159,11 @@ class StreamMapping(threading.Thread):
                 self.stop_event.wait(1)
 
     def _refresh_shards(self) -> None:
+        # Shards change rarely (splits, table re-creation); describing the stream on every poll
+        # would double the endpoint's load for nothing.
+        if self.iterators and time.monotonic() - self._shards_checked < SHARD_REFRESH_S:
+            return
+        self._shards_checked = time.monotonic()
         shards = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
         for shard in shards:
             sid = shard["ShardId"]
