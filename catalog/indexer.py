@@ -26,6 +26,9 @@ DOC_FIELDS = (
 )
 
 
+INDEXED_KINDS = ("object", "dataset")
+
+
 def doc_id(item: dict[str, Any]) -> str:
     return f"{item['pk']}|{item['sk']}"
 
@@ -57,8 +60,9 @@ def _apply(record: DynamoDBRecord) -> None:
         _index().delete(doc_id(ddb.old_image))
         return
     image = ddb.new_image
-    if "kind" not in image:
-        # moto emits a keys-only INSERT before an UpdateItem's real image; nothing to index yet.
+    if image.get("kind") not in INDEXED_KINDS:
+        # Schema-version items are not searchable on their own; and moto emits a keys-only INSERT
+        # before an UpdateItem's real image.
         return
     _index().upsert(doc_id(image), to_search_doc(image))
     _metrics.add_metric(name="DocsIndexed", unit=MetricUnit.Count, value=1)

@@ -1,0 +1,65 @@
+"""The stream indexer: catalog items in, search documents out, through the real handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from catalog import indexer
+from catalog.search.embedded import SqliteSearchIndex
+from catalog.store import serialize
+from datalake.local.context import LocalContext
+
+
+def _record(seq: int, name: str, new: dict[str, Any] | None = None, old: dict[str, Any] | None = None) -> dict:
+    ddb: dict[str, Any] = {"SequenceNumber": str(seq), "StreamViewType": "NEW_AND_OLD_IMAGES", "SizeBytes": 100,
+                           "Keys": serialize({k: (new or old)[k] for k in ("pk", "sk")})}
+    if new:
+        ddb["NewImage"] = serialize(new)
+    if old:
+        ddb["OldImage"] = serialize(old)
+    return {"eventID": str(seq), "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1", "dynamodb": ddb, "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/t/stream/x"}
+
+
+OBJ = {"pk": "DS#jobs", "sk": "OBJ#landing#jobs/a.csv#null", "kind": "object", "dataset": "jobs", "bucket": "landing",
+       "key": "jobs/a.csv", "status": "ingested", "columns": [{"name": "organization", "type": "string"}],
+       "arrival_time": "2026-11-25T10:00:00Z", "size": 10}
+SCHEMA = {"pk": "DS#jobs", "sk": "SCHEMA#abc", "kind": "schema", "dataset": "jobs"}
+KEYS_ONLY = {"pk": "DS#jobs", "sk": "#DATASET"}
+
+
+@pytest.fixture
+def index(tmp_path, monkeypatch):
+    idx = SqliteSearchIndex(tmp_path / "s.sqlite3")
+    idx.ensure()
+    monkeypatch.setattr(indexer, "_index", lambda: idx)
+    return idx
+
+
+def test_objects_are_indexed_and_other_items_are_skipped_without_failing_the_batch(index):
+    event = {"Records": [_record(1, "INSERT", OBJ), _record(2, "INSERT", SCHEMA), _record(3, "INSERT", KEYS_ONLY)]}
+
+    resp = indexer.handler(event, LocalContext("datalake-indexer"))
+
+    assert resp == {"batchItemFailures": []}
+    assert index.count() == 1 and index.search("organiz")[0].doc["key"] == "jobs/a.csv"
+
+
+def test_remove_deletes_the_document(index):
+    indexer.handler({"Records": [_record(1, "INSERT", OBJ)]}, LocalContext("datalake-indexer"))
+
+    indexer.handler({"Records": [_record(2, "REMOVE", old=OBJ)]}, LocalContext("datalake-indexer"))
+
+    assert index.count() == 0
+
+
+def test_a_bad_record_is_reported_alone(index):
+    bad = {**OBJ, "sk": "OBJ#landing#jobs/b.csv#null", "status": 42}
+    event = {"Records": [_record(1, "INSERT", OBJ), _record(2, "INSERT", bad)]}
+
+    resp = indexer.handler(event, LocalContext("datalake-indexer"))
+
+    assert resp == {"batchItemFailures": [{"itemIdentifier": "2"}]}
+    assert index.count() == 1
