@@ -97,7 +97,19 @@ class Arrivals:
     def _sync_key(self, bucket: str, key: str, ev: ObjectEvent | None) -> Outcome:
         dataset = dataset_for_key(key)
         seq = pad_sequencer(ev.sequencer) if ev else None
-        for _ in range(self.max_attempts):
+        for attempt in range(self.max_attempts):
+            if attempt == 0 and ev is not None and ev.kind == "created":
+                # Optimistic create, the common case: a small new object is catalogued without reading
+                # the catalog first; the write's "no item yet" condition catches every other case,
+                # which then takes the read path below. Saves one request per arrival.
+                obs = self.objects.observe(bucket, key, None, self.head_bytes)
+                if obs is not None and obs.complete:
+                    try:
+                        desired = self._catalogue(obs, None, dataset, ev)
+                        self._commit(desired, None, seq, True)
+                        return self._outcome(desired)
+                    except WriteConflict:
+                        continue
             existing = self.store.get_object(dataset, bucket, key, None)
             if seq and existing and (existing.get("sequencer_sort") or "") >= seq:
                 return Outcome("stale", bucket, key, dataset, "a newer event for this key was already applied")
