@@ -22,6 +22,7 @@ def arrivals(settings: Settings | None = None) -> Arrivals:
         catalog_store(s),
         max_object_bytes=s.max_object_bytes,
         profile_byte_budget=s.profile_byte_budget,
+        profile_head_bytes=s.profile_head_bytes,
     )
 
 

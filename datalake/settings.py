@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     # Under this many input bytes, "auto" validates in-process with pandas instead of Spark.
     pandas_max_bytes: int = Field(50 * 1024**2, ge=0, validation_alias=_env("DATALAKE_PANDAS_MAX_BYTES"))
     spark_master: str = Field("local[2]", validation_alias=_env("DATALAKE_SPARK_MASTER"))
+    spark_driver_memory: str = Field("2g", validation_alias=_env("DATALAKE_SPARK_DRIVER_MEMORY"))
 
     # --- query and warehouse ---------------------------------------------------------------------
     query_engine: QueryEngine = Field("local", validation_alias=_env("DATALAKE_QUERY_ENGINE"))

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from catalog.store import CatalogStore
-from datalake import aws
+from datalake import components
 from datalake.observability import logger, metrics, tracer
-from datalake.settings import get_settings
 from ingestion.events import ObjectEvent, is_sqs_batch, parse_document, parse_sqs_body
-from ingestion.service import Arrivals, Outcome
+from ingestion.service import Outcome
 
 log = logger()
 _metrics = metrics()
@@ -31,17 +28,6 @@ _tracer = tracer()
 _METRIC = {"ingested": "FilesIngested", "quarantined": "FilesQuarantined", "deleted": "FilesDeleted",
            "duplicate": "DuplicateEvents", "stale": "StaleEvents"}
 _KEYS = ("bucket", "key", "version_id", "s3_request_id", "event_name", "correlation_id")
-
-
-@lru_cache(maxsize=1)
-def arrivals() -> Arrivals:
-    """One per Lambda container (or local runtime process): clients are reused across invocations."""
-    s = get_settings()
-    return Arrivals(
-        aws.client("s3", s), CatalogStore(s.catalog_table, aws.client("dynamodb", s)),
-        max_object_bytes=s.max_object_bytes, profile_byte_budget=s.profile_byte_budget,
-        profile_head_bytes=s.profile_head_bytes,
-    )
 
 
 def _lag_ms(event_time: str) -> float | None:
@@ -60,7 +46,7 @@ def process_event(ev: ObjectEvent) -> Outcome:
     _tracer.put_annotation(key="object", value=ev.correlation_id)
     started = time.monotonic()
     try:
-        outcome = arrivals().process(ev)
+        outcome = components.cached_arrivals().process(ev)
         _metrics.add_metric(name=_METRIC[outcome.status], unit=MetricUnit.Count, value=1)
         _metrics.add_metric(name="IngestLatency", unit=MetricUnit.Milliseconds, value=(time.monotonic() - started) * 1000)
         lag = _lag_ms(ev.event_time)

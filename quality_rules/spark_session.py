@@ -7,8 +7,13 @@ import sys
 from typing import Any
 
 
-def get_spark(master: str = "local[2]", app_name: str = "datalake-quality") -> Any:
-    """Return the live session if there is one, else start one on ``master``."""
+def get_spark(master: str | None = None, app_name: str = "datalake-quality", driver_memory: str | None = None) -> Any:
+    """Return the live session if there is one, else start one on ``master`` (default: settings)."""
+    from datalake.settings import get_settings
+
+    settings = get_settings()
+    master = master or settings.spark_master
+    driver_memory = driver_memory or settings.spark_driver_memory
     # Workers must run this interpreter (it has pyarrow); Spark must not pick a non-loopback IP.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -29,7 +34,7 @@ def get_spark(master: str = "local[2]", app_name: str = "datalake-quality") -> A
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", os.environ.get("DATALAKE_SPARK_DRIVER_MEMORY", "2g"))
+        .config("spark.driver.memory", driver_memory)
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
