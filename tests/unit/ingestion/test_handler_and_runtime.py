@@ -22,7 +22,7 @@ def processed(monkeypatch):
             seen.append(ev)
             return Outcome("ingested", ev.bucket, ev.key, "jobs")
 
-    monkeypatch.setattr(handler, "arrivals", lambda: FakeArrivals())
+    monkeypatch.setattr(handler.components, "cached_arrivals", lambda: FakeArrivals())
     return seen
 
 
