@@ -29,3 +29,7 @@ class ValidationFailedError(QualityRulesError):
 
 class OracleMismatchError(QualityRulesError):
     """Our row flags disagree with Great Expectations' own unexpected counts."""
+
+
+class SparkUnavailableError(QualityRulesError):
+    """Spark cannot start on this machine (no Java); the pandas engine still works."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Any
+
+from quality_rules.exceptions import SparkUnavailableError
 
 
 def get_spark(master: str | None = None, app_name: str = "datalake-quality", driver_memory: str | None = None) -> Any:
@@ -18,6 +21,11 @@ def get_spark(master: str | None = None, app_name: str = "datalake-quality", dri
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        raise SparkUnavailableError(
+            "Spark needs Java 17 or newer and none was found on PATH or in JAVA_HOME; install it "
+            "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or validate with --engine pandas"
+        )
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()

@@ -104,3 +104,14 @@ def test_shipped_reference_rules_file_matches_samples():
     path = Path(__file__).resolve().parents[3] / "quality_rules" / "reference_rules.json"
     assert json.loads(path.read_text()) == reference_rules("jobs")
     assert len(RuleSet.from_json_file(str(path)).checks) == 4
+
+
+def test_spark_without_java_says_what_to_install(monkeypatch):
+    from quality_rules import spark_session
+    from quality_rules.exceptions import SparkUnavailableError
+
+    monkeypatch.setattr(spark_session.shutil, "which", lambda _: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr("pyspark.sql.SparkSession.getActiveSession", lambda: None)
+    with pytest.raises(SparkUnavailableError, match="openjdk-17-jre-headless"):
+        spark_session.get_spark("local[1]")
