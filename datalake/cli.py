@@ -32,7 +32,7 @@ def _require_lake(settings: Settings) -> None:
     from datalake.local import lifecycle
 
     if settings.mode == "local" and not settings.endpoint_url and not lifecycle.status(settings).running:
-        raise NotRunning()
+        raise click.ClickException(str(NotRunning()))
 
 
 @contextmanager
@@ -121,6 +121,22 @@ def _print_datasets(datasets: list[dict[str, Any]]) -> None:
 
 
 # --- catalog ---------------------------------------------------------------------------------------
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the dataset records as JSON.")
+def datasets(as_json: bool) -> None:
+    """List the catalogued datasets: files, bytes, last arrival, last validation counts."""
+    from datalake import components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        items = components.catalog_store(s).list_datasets()
+    if as_json:
+        click.echo(json.dumps(items, indent=2, default=str))
+    else:
+        _print_datasets(items)
+
+
 @main.command()
 @click.argument("dataset")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw catalog records as JSON.")

@@ -68,12 +68,12 @@ def reconcile_cmd(dataset: str | None, as_json: bool) -> None:
     """Compare the catalog with the landing bucket (one DATASET or all), repair drift, report the fixes."""
     from rich.table import Table
 
-    from ingestion.handler import arrivals
+    from datalake import components
     from ingestion.reconcile import reconcile
 
     cli, s = _ctx()
     with cli._errors():
-        arr = arrivals()
+        arr = components.arrivals(s)
         report = reconcile(arr, arr.store, s.landing_bucket, dataset)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
