@@ -39,3 +39,15 @@ def _cached_client(service: str, mode: str, region: str, endpoint: str | None) -
 
 def clear_clients() -> None:
     _cached_client.cache_clear()
+
+
+def wrangler(settings: Settings | None = None) -> Any:
+    """awswrangler pointed at the same endpoint and credentials as every other client."""
+    import awswrangler as wr
+
+    s = settings or get_settings()
+    endpoint = s.effective_endpoint
+    wr.config.s3_endpoint_url = endpoint
+    wr.config.glue_endpoint_url = endpoint
+    wr.config.dynamodb_endpoint_url = endpoint
+    return wr

@@ -72,6 +72,7 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
         raise DatasetNotFound(dataset)
     ruleset = rules_store(settings).get(dataset)
     s3 = aws.client("s3", settings)
+    wr, session = aws.wrangler(settings), aws.session(settings)
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     chosen = engine or choose_engine(settings, sum(int(r.get("size") or 0) for r in records))
     work = Path(tempfile.mkdtemp(prefix=f"validate-{dataset}-", dir=_tmp(settings)))
@@ -81,8 +82,8 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
             local = work / "in" / uuid.uuid4().hex
             local.parent.mkdir(parents=True, exist_ok=True)
             progress(f"staging s3://{r['bucket']}/{r['key']}")
-            extra = {"ExtraArgs": {"VersionId": r["version_id"]}} if r.get("version_id") else {}
-            s3.download_file(r["bucket"], r["key"], str(local), **extra)
+            wr.s3.download(path=f"s3://{r['bucket']}/{r['key']}", local_file=str(local),
+                           version_id=r.get("version_id"), boto3_session=session)
             sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
                                       compression=r.get("compression") or "none",
                                       ingest_date=str(r["arrival_time"])[:10]))
@@ -90,7 +91,9 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
         out = work / "out"
         outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
                                  engine=chosen, run_id=run_id, spark_master=settings.spark_master)
-        uploaded = _publish(s3, out, settings.lake_bucket, run_id, progress)
+        uploaded = _publish(lambda f, key: wr.s3.upload(local_file=str(f), path=f"s3://{settings.lake_bucket}/{key}",
+                                                        boto3_session=session),
+                            out, settings.lake_bucket, run_id, progress)
         tables = _register_split_tables(settings, dataset, out, run_id)
         _collect_garbage(s3, settings.lake_bucket, dataset, keep=run_id)
         _record_outcome(store, dataset, records, outcome, settings)
@@ -105,7 +108,7 @@ def _tmp(settings: Settings) -> str:
     return str(path)
 
 
-def _publish(s3: Any, root: Path, bucket: str, run_id: str, progress: Progress) -> int:
+def _publish(upload: Callable[[Path, str], None], root: Path, bucket: str, run_id: str, progress: Progress) -> int:
     """Upload the run's files under run-scoped folders; nothing is visible until partitions point there."""
     n = 0
     for f in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))):
@@ -113,7 +116,7 @@ def _publish(s3: Any, root: Path, bucket: str, run_id: str, progress: Progress) 
         if rel.parts[0] in SIDES:
             rel = rel.parent / f"run={run_id}" / rel.name
         progress(f"publishing s3://{bucket}/{rel.as_posix()}")
-        s3.upload_file(str(f), bucket, rel.as_posix())
+        upload(f, rel.as_posix())
         n += 1
     return n
 
