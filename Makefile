@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint package clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/check_prereqs.sh
 	@bash scripts/check_prereqs.sh $(PYTHON)
@@ -26,6 +26,13 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/cfn-lint infra/template.yaml
+
+# Glue job assets for AWS mode: the job script and a zip of the project's packages (--extra-py-files).
+package: setup
+	rm -rf dist && mkdir -p dist/glue_jobs
+	cp glue_jobs/validate_job.py dist/glue_jobs/
+	$(BIN)/python -c "import shutil, zipfile, pathlib; z = zipfile.ZipFile('dist/datalake.zip', 'w', zipfile.ZIP_DEFLATED); [z.write(p) for pkg in ('datalake', 'ingestion', 'catalog', 'quality_rules', 'glue_jobs', 'athena_queries', 'warehouse') for p in pathlib.Path(pkg).rglob('*') if p.is_file() and '__pycache__' not in p.parts]; z.close()"
+	@echo "upload: aws s3 cp dist/glue_jobs/validate_job.py s3://<lake-bucket>/_code/glue_jobs/ && aws s3 cp dist/datalake.zip s3://<lake-bucket>/_code/"
 
 clean:
 	rm -rf $(VENV) .state
