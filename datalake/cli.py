@@ -67,36 +67,87 @@ def main() -> None:
 
 
 # --- local lake lifecycle ------------------------------------------------------------------------
+@contextmanager
+def _lake_progress(start: str) -> Iterator[Any]:
+    """A spinner that turns into a progress bar while the daemon restores or saves the lake."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=console, transient=True)
+    task = bar.add_task(start, total=None)
+
+    def report(p: dict[str, Any]) -> None:
+        if "step" in p:
+            bar.update(task, description=p["step"], completed=p.get("done", 0), total=p.get("total") or None)
+
+    with bar:
+        yield report
+
+
 @main.command()
 def up() -> None:
-    """Start the local lake (endpoint + runtime) in the background and provision it."""
-    from datalake.local import lifecycle
+    """Start the local lake (endpoint + runtime) in the background and provision it.
+
+    A lake saved by `datalake down` is restored first (objects, catalog, rules, Glue tables,
+    queued messages); nothing is ingested twice.
+    """
+    from datalake.local import lifecycle, snapshot
 
     s = _settings()
-    with _errors(), console.status("starting the local lake..."):
-        st = lifecycle.up(s)
+    with _errors(), _lake_progress("starting the local lake...") as report:
+        st = lifecycle.up(s, progress=report)
     console.print(f"[green]local lake running[/] (pid {st.pid}) at [bold]{st.endpoint}[/]")
+    done = lifecycle.read_progress(s.state_path) or {}
+    if done.get("restored"):
+        console.print(f"  restored the lake saved {done.get('created_at')}: {done['restored']}")
+    elif not snapshot.exists(s):
+        console.print("  started empty (no saved lake in the state directory)")
     console.print(f"  landing bucket: s3://{s.landing_bucket}   lake bucket: s3://{s.lake_bucket}")
     console.print(f"  try: aws --endpoint-url {st.endpoint} s3 cp FILE s3://{s.landing_bucket}/<dataset>/")
     console.print(f"  or:  export AWS_ENDPOINT_URL={st.endpoint} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={s.region}")
 
 
 @main.command()
-def down() -> None:
-    """Stop the local lake. Its buckets, tables and queues live in memory and are discarded."""
-    from datalake.local import lifecycle
+@click.option("--discard", is_flag=True,
+              help="Stop without saving, and delete the saved lake: the next `datalake up` starts empty.")
+def down(discard: bool) -> None:
+    """Stop the local lake, saving it (buckets, catalog, rules, Glue tables, queued messages) to the
+    state directory; `datalake up` restores it."""
+    from datalake.local import lifecycle, snapshot
 
     s = _settings()
-    stopped = lifecycle.down(s)
-    console.print("local lake stopped" if stopped else "local lake was not running")
-    if stopped:
-        console.print("[yellow]note:[/] local state (buckets, catalog, rules, Glue tables) is kept in memory and is now "
-                      "discarded; `datalake up` starts empty. Keep your source files to drop them again.")
+    with _errors(), _lake_progress("discarding the local lake..." if discard else "saving the local lake...") as report:
+        stopped = lifecycle.down(s, discard=discard, progress=report)
+    if discard:
+        console.print(("local lake stopped; " if stopped else "local lake was not running; ")
+                      + "its state is discarded and `datalake up` starts empty")
+        return
+    if not stopped:
+        console.print("local lake was not running")
+        return
+    done = lifecycle.read_progress(s.state_path) or {}
+    console.print(f"local lake stopped and saved to {snapshot.snapshot_dir(s.state_path)}: {done.get('saved', '')}")
+    for w in done.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print("  `datalake up` restores it; `datalake down --discard` drops it")
+
+
+def _print_snapshot(s: Settings) -> None:
+    from datalake.local import snapshot
+
+    m = snapshot.info(s)
+    if m is None:
+        console.print("saved lake: none (`datalake up` starts empty)")
+    elif "error" in m:
+        console.print(f"saved lake: [red]unreadable[/] ({m['error']}); `datalake down --discard` drops it")
+    else:
+        console.print(f"saved lake: {snapshot.snapshot_dir(s.state_path)} from {m.get('created_at')}: {snapshot.describe(m)} "
+                      "(restored by `datalake up`, replaced by the next `datalake down`)")
 
 
 @main.command()
 def status() -> None:
-    """Show whether the local lake runs, its endpoint, and the datasets it holds."""
+    """Show whether the local lake runs, its endpoint, whether a saved lake waits, and its datasets."""
     from datalake import components
     from datalake.local import lifecycle
 
@@ -104,9 +155,11 @@ def status() -> None:
     st = lifecycle.status(s)
     if s.mode == "local" and not st.running:
         console.print("local lake: [red]not running[/] (start it with `datalake up`)")
+        _print_snapshot(s)
         sys.exit(1)
     if st.running:
         console.print(f"local lake: [green]running[/] pid {st.pid}, endpoint {st.endpoint}, up {st.uptime_s:.0f}s")
+        _print_snapshot(s)
     with _errors():
         _print_datasets(components.catalog_store(s).list_datasets())
 

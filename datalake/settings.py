@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     service_name: str = Field("datalake", validation_alias=_env("POWERTOOLS_SERVICE_NAME"))
     api_token: str | None = Field(None, validation_alias=_env("DATALAKE_API_TOKEN"))
 
+    # --- local persistence ---------------------------------------------------------------------------
+    # `datalake down` saves the local lake to <state dir>/snapshot; messages still in flight (invisible
+    # after a failed attempt) are waited for this long before the snapshot is written without them.
+    snapshot_drain_wait_s: float = Field(10.0, ge=0, validation_alias=_env("DATALAKE_SNAPSHOT_DRAIN_WAIT"))
+    # `datalake up`/`down` give up when the lake reports no progress for this long.
+    local_stall_timeout_s: float = Field(90.0, ge=5, validation_alias=_env("DATALAKE_LOCAL_STALL_TIMEOUT"))
+
     @model_validator(mode="after")
     def _check_mode(self) -> "Settings":
         if self.mode == "aws" and self.endpoint_url and "127.0.0.1" in self.endpoint_url:

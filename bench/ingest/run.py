@@ -117,7 +117,7 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
     finally:
-        lifecycle.down(s)
+        lifecycle.down(s, discard=True)
 
 
 if __name__ == "__main__":

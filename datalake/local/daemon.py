@@ -1,4 +1,10 @@
-"""The local lake process: starts the endpoint, provisions, runs the event-source mappings."""
+"""The local lake process: starts the endpoint, provisions, restores the saved lake, runs the
+event-source mappings; on SIGTERM saves the lake (SIGUSR1: stops without saving) and stops.
+
+Progress of a restore or a save goes to ``<state>/progress.json``, which `datalake up`/`down`
+read to show it and to report an error. A save that fails leaves the lake running (runtime
+restarted): nothing is lost, and the error says how to retry or discard.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,41 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from datalake.local.lifecycle import wait_for_endpoint
-from datalake.settings import get_settings
+from datalake.local.lifecycle import PROGRESS, wait_for_endpoint
+from datalake.settings import Settings, get_settings
+
+STOP_JOIN_S = 30.0  # a handler in the middle of a batch gets this long to finish before the save
+
+
+class ProgressFile:
+    """The Progress callback of a restore or save: rewrites progress.json atomically, at most 5×/s."""
+
+    def __init__(self, state: Path, phase: str) -> None:
+        self.path, self.phase, self._last = state / PROGRESS, phase, 0.0
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < 0.2:
+            return
+        self._last = now
+        self.write({"step": step, "done": done, "total": total})
+
+    def write(self, body: dict[str, Any]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"phase": self.phase, "pid": os.getpid(), "at": time.time(), **body}, default=str))
+        tmp.replace(self.path)
+
+
+def _runtime(settings: Settings, ids: dict[str, str]) -> Any:
+    from catalog import indexer
+    from datalake.local.runtime import Runtime
+    from ingestion import handler as ingest
+
+    runtime = Runtime(settings, ids["queue_url"], ids["stream_arn"], ingest.handler, indexer.handler)
+    runtime.start()
+    return runtime
 
 
 def main() -> None:
@@ -24,28 +62,63 @@ def main() -> None:
         stdout=subprocess.DEVNULL, stderr=open(state / "endpoint.log", "ab"),
     )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    request = {"save": True}
+
+    def on_signal(save: bool) -> Any:
+        def handler(*_: Any) -> None:
+            request["save"] = save
+            stop.set()
+        return handler
+
+    signal.signal(signal.SIGTERM, on_signal(True))
+    signal.signal(signal.SIGINT, on_signal(True))
+    signal.signal(signal.SIGUSR1, on_signal(False))
     runtime = None
     try:
         wait_for_endpoint(settings.local_endpoint, timeout=60)
         os.environ["DATALAKE_ENDPOINT_URL"] = settings.local_endpoint
 
-        from catalog import indexer
+        from datalake.local import snapshot
         from datalake.local.provision import provision
-        from datalake.local.runtime import Runtime
-        from ingestion import handler as ingest
 
         ids = provision(settings)
-        runtime = Runtime(settings, ids["queue_url"], ids["stream_arn"], ingest.handler, indexer.handler)
-        runtime.start()
+        if snapshot.exists(settings):
+            report = ProgressFile(state, "restore")
+            try:
+                manifest = snapshot.restore_lake(settings, report)
+            except Exception as exc:
+                report.write({"error": str(exc)})
+                raise
+            report.write({"restored": snapshot.describe(manifest), "created_at": manifest.get("created_at")})
+        runtime = _runtime(settings, ids)
         (state / "daemon.json").write_text(json.dumps({
             "pid": os.getpid(), "endpoint_pid": endpoint.pid, "endpoint": settings.local_endpoint,
             "started_at": time.time(), **ids,
         }))
-        while not stop.wait(1):
-            if endpoint.poll() is not None:
-                raise RuntimeError(f"the local endpoint exited with code {endpoint.returncode}; see {state / 'endpoint.log'}")
+        while True:
+            while not stop.wait(1):
+                if endpoint.poll() is not None:
+                    raise RuntimeError(f"the local endpoint exited with code {endpoint.returncode}; see {state / 'endpoint.log'}")
+            runtime.stop(STOP_JOIN_S)  # nothing may be half-processed while the lake is saved
+            runtime = None
+            if not request["save"]:
+                break
+            report = ProgressFile(state, "export")
+            try:
+                manifest = snapshot.export_lake(settings, report)
+            except Exception as exc:
+                print(f"saving the local lake failed: {exc!r}", file=sys.stderr, flush=True)
+                report.write({"error": (
+                    f"saving the local lake to {snapshot.snapshot_dir(state)} failed: {exc}. The lake is still running "
+                    "and nothing was lost (the previous snapshot, if any, is untouched); fix the cause and run "
+                    "`datalake down` again, or `datalake down --discard` to stop without saving"
+                )})
+                request["save"] = True
+                stop.clear()
+                runtime = _runtime(settings, ids)
+                continue
+            report.write({"saved": snapshot.describe(manifest), "warnings": manifest.get("warnings", [])})
+            break
     finally:
         if runtime:
             runtime.stop()

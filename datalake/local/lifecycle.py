@@ -1,4 +1,9 @@
-"""`datalake up / status / down`: the local lake as a background process with a pid file."""
+"""`datalake up / status / down`: the local lake as a background process with a pid file.
+
+`down` asks the daemon to save the lake to ``<state>/snapshot`` (SIGTERM) or to stop without
+saving (SIGUSR1, `--discard`); `up` restores a saved lake. Both follow the daemon's progress
+file and wait as long as it advances (``DATALAKE_LOCAL_STALL_TIMEOUT`` without progress ends it).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,27 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datalake.exceptions import LocalLakeError
 from datalake.settings import Settings
 
-# Derived local stores that only make sense with the in-memory endpoint's state.
+# Derived local stores: kept with a saved lake (they match it), cleared when the lake starts empty.
 DERIVED = ("search.sqlite3", "search.sqlite3-wal", "search.sqlite3-shm", "warehouse.duckdb", "warehouse.duckdb.wal")
+PROGRESS = "progress.json"
+
+# Receives the daemon's progress.json: {"phase": "restore"|"export", "step", "done", "total"}.
+OnProgress = Callable[[dict[str, Any]], None]
+
+
+def read_progress(state: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((state / PROGRESS).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass
@@ -40,6 +58,11 @@ def wait_for_endpoint(url: str, timeout: float) -> None:
 
 
 def _alive(pid: int) -> bool:
+    try:  # reap it if it is our own child (a test or `demo` that ran `up` in-process): a zombie is not alive
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
         return True
@@ -63,7 +86,13 @@ def _port_free(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) != 0
 
 
-def up(settings: Settings, timeout: float = 90) -> LakeStatus:
+def up(settings: Settings, timeout: float = 90, progress: OnProgress | None = None) -> LakeStatus:
+    """Start the lake and wait until it runs; a saved lake is restored first (``progress`` follows it).
+
+    ``timeout`` bounds the start; while a restore reports progress, the wait is extended.
+    """
+    from datalake.local import snapshot
+
     current = status(settings)
     if current.running:
         return current
@@ -74,36 +103,79 @@ def up(settings: Settings, timeout: float = 90) -> LakeStatus:
         )
     state = settings.state_path
     state.mkdir(parents=True, exist_ok=True)
-    for name in DERIVED:  # the endpoint starts empty, so derived stores start empty too
-        (state / name).unlink(missing_ok=True)
+    if not snapshot.exists(settings):  # the endpoint starts empty, so derived stores start empty too
+        for name in DERIVED:
+            (state / name).unlink(missing_ok=True)
+    (state / PROGRESS).unlink(missing_ok=True)
     log = open(state / "daemon.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "datalake.local.daemon"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         start_new_session=True, env={**os.environ, "DATALAKE_STATE_DIR": str(state)},
     )
     deadline = time.monotonic() + timeout
+    last: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         current = status(settings)
         if current.running:
             return current
+        report = read_progress(state)
+        if report != last and report is not None:
+            last = report
+            deadline = max(deadline, time.monotonic() + settings.local_stall_timeout_s)
+            if progress and "error" not in report:
+                progress(report)
         if proc.poll() is not None:
+            if report and report.get("error"):
+                raise LocalLakeError(report["error"])
             raise LocalLakeError(f"the local lake failed to start; last lines of {state / 'daemon.log'}:\n{_tail(state / 'daemon.log')}")
         time.sleep(0.2)
     proc.terminate()
     raise LocalLakeError(f"the local lake did not become ready in {timeout:.0f}s; see {state / 'daemon.log'}")
 
 
-def down(settings: Settings, timeout: float = 20) -> bool:
+def down(settings: Settings, timeout: float | None = None, *, discard: bool = False,
+         progress: OnProgress | None = None) -> bool:
+    """Stop the lake, saving it to ``<state>/snapshot`` unless ``discard`` (which also deletes a saved one).
+
+    Returns whether a lake was running. Raises LocalLakeError if the save failed (the lake then
+    keeps running, nothing lost) or if the daemon made no progress for ``timeout`` seconds
+    (default ``DATALAKE_LOCAL_STALL_TIMEOUT``; it is then killed and the previous snapshot kept).
+    """
+    from datalake.local import snapshot
+
+    state = settings.state_path
     current = status(settings)
     if not current.running or current.pid is None:
+        if discard:
+            snapshot.discard(settings)
         return False
-    os.kill(current.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(current.pid):
+    stall = timeout if timeout is not None else settings.local_stall_timeout_s
+    (state / PROGRESS).unlink(missing_ok=True)
+    os.kill(current.pid, signal.SIGUSR1 if discard else signal.SIGTERM)
+    deadline = time.monotonic() + stall
+    last: dict[str, Any] | None = None
+    while _alive(current.pid) and time.monotonic() < deadline:
+        report = read_progress(state)
+        if report != last and report is not None:
+            last = report
+            deadline = time.monotonic() + stall
+            if report.get("error"):
+                raise LocalLakeError(report["error"])
+            if progress:
+                progress(report)
         time.sleep(0.2)
-    if _alive(current.pid):
+    killed = _alive(current.pid)
+    if killed:
         os.kill(current.pid, signal.SIGKILL)
-    (settings.state_path / "daemon.json").unlink(missing_ok=True)
+    (state / "daemon.json").unlink(missing_ok=True)
+    if discard:
+        snapshot.discard(settings)
+    elif killed:
+        raise LocalLakeError(
+            f"the local lake made no progress for {stall:.0f}s while stopping and was killed; changes since it "
+            f"started are lost (a previous snapshot in {snapshot.snapshot_dir(state)} is kept). "
+            f"See {state / 'daemon.log'}; DATALAKE_LOCAL_STALL_TIMEOUT allows longer"
+        )
     return True
 
 

@@ -236,3 +236,5 @@ class Runtime:
         self.stop_event.set()
         for t in [*self.sqs, self.stream]:
             t.join(timeout)
+            if t.is_alive():
+                log.warning("a mapping did not stop in time", extra={"thread": t.name, "timeout_s": timeout})

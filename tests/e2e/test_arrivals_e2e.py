@@ -34,7 +34,7 @@ def live_lake(tmp_path, monkeypatch):
     try:
         yield settings
     finally:
-        lifecycle.down(settings)
+        lifecycle.down(settings, discard=True)
         reset_settings_cache()
         aws.clear_clients()
 

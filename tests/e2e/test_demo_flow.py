@@ -41,7 +41,7 @@ def lake(tmp_path_factory):
     settings = Settings()
     summary = run_demo(settings, rows=ROWS, engine="spark", say=lambda _: None)
     yield settings, summary
-    lifecycle.down(settings)
+    lifecycle.down(settings, discard=True)
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
