@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # Local runtime: concurrent SQS pollers (Lambda's concurrency) and stream retry bound.
     local_concurrency: int = Field(4, ge=1, le=32, validation_alias=_env("DATALAKE_LOCAL_CONCURRENCY"))
     stream_max_retries: int = Field(3, ge=0, validation_alias=_env("DATALAKE_STREAM_MAX_RETRIES"))
+    # Scheduled reconcile (an EventBridge schedule in AWS): repairs objects whose events were lost
+    # or dead-lettered, so every object ends with a record. 0 turns it off locally.
+    reconcile_interval_s: int = Field(300, ge=0, validation_alias=_env("DATALAKE_RECONCILE_INTERVAL"))
     poll_wait_s: int = Field(1, ge=0, le=20, validation_alias=_env("DATALAKE_POLL_WAIT"))
     # First bytes of each object read at arrival for format and schema (one ranged GET).
     profile_head_bytes: int = Field(1024**2, ge=1024, validation_alias=_env("DATALAKE_PROFILE_HEAD_BYTES"))

@@ -108,3 +108,22 @@ def reconcile(arrivals: Arrivals, store: CatalogStore, bucket: str, dataset: str
             detail = ", ".join(f"{k} {v:+d}" if isinstance(v, int) else f"{k}={v}" for k, v in correction.items())
             report.fixes.append(Fix(ds, "", "aggregate", detail))
     return report
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point for the scheduled reconcile (EventBridge "Scheduled Event")."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from datalake import components
+    from datalake.observability import logger, metrics
+    from datalake.settings import get_settings
+
+    log, m = logger(), metrics()
+    arrivals = components.cached_arrivals()
+    report = reconcile(arrivals, arrivals.store, get_settings().landing_bucket)
+    m.add_metric(name="ReconcileFixes", unit=MetricUnit.Count, value=len(report.fixes))
+    m.flush_metrics()
+    if report.fixes:
+        log.warning("reconcile repaired drift", extra={"fixes": [f.__dict__ for f in report.fixes[:50]],
+                                                      "fix_count": len(report.fixes)})
+    return {"objects_checked": report.objects_checked, "fixes": len(report.fixes)}

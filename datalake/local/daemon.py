@@ -47,8 +47,10 @@ def _runtime(settings: Settings, ids: dict[str, str]) -> Any:
     from catalog import indexer
     from datalake.local.runtime import Runtime
     from ingestion import handler as ingest
+    from ingestion import reconcile
 
-    runtime = Runtime(settings, ids["queue_url"], ids["stream_arn"], ingest.handler, indexer.handler)
+    runtime = Runtime(settings, ids["queue_url"], ids["stream_arn"], ingest.handler, indexer.handler,
+                      reconcile.handler)
     runtime.start()
     return runtime
 

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from datalake import aws
@@ -215,11 +215,36 @@ class StreamMapping(threading.Thread):
         log.error("stream records sent to the on-failure queue after retries", extra={"count": len(pending)})
 
 
+def scheduled_event(rule: str, region: str) -> dict[str, Any]:
+    """The event an EventBridge schedule rule sends to its target."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "000000000000", "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region, "resources": [f"arn:aws:events:{region}:000000000000:rule/{rule}"], "detail": {},
+    }
+
+
+class ScheduleMapping(threading.Thread):
+    """Invokes a handler on a fixed rate, as an EventBridge schedule rule does."""
+
+    def __init__(self, settings: Settings, handler: Handler, stop: threading.Event, interval_s: float, rule: str) -> None:
+        super().__init__(name=f"schedule-{rule}", daemon=True)
+        self.settings, self.handler, self.stop_event, self.interval_s, self.rule = settings, handler, stop, interval_s, rule
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval_s):
+            try:
+                self.handler(scheduled_event(self.rule, self.settings.region),
+                             LocalContext(self.rule, region=self.settings.region, timeout_s=900))
+            except Exception:  # a schedule target failing must not stop the runtime
+                log.exception("scheduled handler failed; it runs again at the next tick", extra={"rule": self.rule})
+
+
 class Runtime:
     """Starts the event-source mappings; ``stop()`` ends them."""
 
     def __init__(self, settings: Settings, queue_url: str, stream_arn: str,
-                 ingest: Handler, index: Handler) -> None:
+                 ingest: Handler, index: Handler, reconcile: Handler | None = None) -> None:
         self.stop_event = threading.Event()
         dlq_url = aws.client("sqs", settings).get_queue_url(QueueName=settings.indexer_dlq)["QueueUrl"]
         self.sqs = [
@@ -227,14 +252,16 @@ class Runtime:
             for i in range(settings.local_concurrency)
         ]
         self.stream = StreamMapping(settings, stream_arn, index, self.stop_event, dlq_url)
+        self.schedules = [ScheduleMapping(settings, reconcile, self.stop_event, settings.reconcile_interval_s,
+                                          "datalake-reconcile")] if reconcile and settings.reconcile_interval_s else []
 
     def start(self) -> None:
-        for t in [*self.sqs, self.stream]:
+        for t in [*self.sqs, self.stream, *self.schedules]:
             t.start()
 
     def stop(self, timeout: float = 5) -> None:
         self.stop_event.set()
-        for t in [*self.sqs, self.stream]:
+        for t in [*self.sqs, self.stream, *self.schedules]:
             t.join(timeout)
             if t.is_alive():
                 log.warning("a mapping did not stop in time", extra={"thread": t.name, "timeout_s": timeout})

@@ -118,3 +118,16 @@ def test_stale_delete_after_a_newer_create_keeps_the_object(lake, s3):
 
     rec = components.catalog_store(lake).get_object("jobs", lake.landing_bucket, "jobs/back.csv", None)
     assert rec["status"] == "ingested"
+
+
+def test_scheduled_reconcile_catalogues_an_object_whose_event_was_lost(lake, s3):
+    from datalake.local.context import LocalContext
+    from ingestion import reconcile
+
+    s3.put_object(Bucket=lake.landing_bucket, Key="jobs/lost.csv", Body=b"x,y\n1,2\n")  # its event never arrives
+
+    result = reconcile.handler({"detail-type": "Scheduled Event", "source": "aws.events"}, LocalContext("reconcile"))
+
+    assert result["fixes"] >= 1
+    rec = components.catalog_store(lake).get_object("jobs", lake.landing_bucket, "jobs/lost.csv", None)
+    assert rec["status"] == "ingested"

@@ -63,4 +63,11 @@ def test_event_source_mappings_report_partial_batch_failures():
     fns = {n: r for n, r in _resources().items() if r["Type"] == "AWS::Serverless::Function"}
     for name, fn in fns.items():
         for ev in fn["Properties"]["Events"].values():
-            assert ev["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+            if ev["Type"] in ("SQS", "DynamoDB"):
+                assert ev["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+
+
+def test_a_schedule_runs_reconcile_so_lost_events_still_end_with_a_record():
+    fn = _resources()["ReconcileFunction"]["Properties"]
+    assert fn["Handler"] == "ingestion.reconcile.handler"
+    assert [e["Type"] for e in fn["Events"].values()] == ["Schedule"]

@@ -56,3 +56,19 @@ def test_direct_and_eventbridge_invocations(processed):
 @pytest.mark.parametrize("receives, base, vt, expected", [(1, 1.0, 30, 1), (3, 1.0, 30, 4), (10, 1.0, 30, 30), (2, 0.2, 30, 1)])
 def test_retry_delay_backs_off_within_the_visibility_timeout(receives, base, vt, expected):
     assert retry_delay({"Attributes": {"ApproximateReceiveCount": str(receives)}}, base, vt) == expected
+
+
+def test_schedule_mapping_invokes_its_handler_with_an_eventbridge_scheduled_event():
+    import threading
+
+    from datalake.local.runtime import ScheduleMapping
+    from datalake.settings import Settings
+
+    seen: list[dict] = []
+    stop = threading.Event()
+    mapping = ScheduleMapping(Settings(), lambda ev, ctx: seen.append(ev) or stop.set(), stop, 0.05, "datalake-reconcile")
+    mapping.start()
+    mapping.join(5)
+
+    assert seen and seen[0]["detail-type"] == "Scheduled Event" and seen[0]["source"] == "aws.events"
+    assert seen[0]["resources"][0].endswith(":rule/datalake-reconcile")
