@@ -172,6 +172,8 @@ def _record_outcome(store: Any, dataset: str, records: list[dict[str, Any]], out
         "per_rule": {p["reject_msg"]: p["failed_rows"] for p in summary["per_rule"]},
         "rules_version": summary["rules_used"].get("version"),
         "report": f"s3://{settings.lake_bucket}/{summary['report_path']}" if summary.get("report_path") else None,
+        "data_docs": (f"s3://{settings.lake_bucket}/{summary['report_path'].rsplit('/', 1)[0]}/data_docs/index.html"
+                      if summary.get("report_path") and summary.get("oracle_unexpected") is not None else None),
         "oracle_agrees": summary.get("oracle_agrees"),
     }})
 

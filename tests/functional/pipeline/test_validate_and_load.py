@@ -45,6 +45,10 @@ def test_validate_records_counts_on_the_catalog_and_publishes_one_run(lake):
     assert o["accepted"] + o["rejected"] == 1500
     ds = components.catalog_store(lake).get_dataset("jobs")
     assert ds["validation"]["accepted"] == o["accepted"] and ds["validation"]["report"].startswith("s3://")
+    s3 = aws.client("s3", lake)
+    for link in (ds["validation"]["report"], ds["validation"]["data_docs"]):  # both published and reachable
+        bucket, _, key = link.removeprefix("s3://").partition("/")
+        assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
     rec = components.catalog_store(lake).get_object("jobs", lake.landing_bucket, KEY, None)
     assert rec["status"] == "validated" and rec["validation"]["run_id"] == o["run_id"]
     assert all(f"/run={o['run_id']}/" in k for k in _split_keys(lake))
