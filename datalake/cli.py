@@ -434,6 +434,10 @@ def demo(rows: int, engine: str, keep_running: bool) -> None:
             from datalake.local import lifecycle
 
             lifecycle.down(s)
+        else:
+            console.print("\nThe lake is still running. Try [bold]datalake search location[/], "
+                          "[bold]datalake query \"SELECT count(*) FROM accepted_jobs\"[/] or [bold]datalake status[/] "
+                          "(from .venv/bin); stop it with [bold]datalake down[/].")
 
 
 from datalake.cli_arrivals import register  # noqa: E402 - arrival-path commands (dlq, reconcile)
