@@ -1,4 +1,4 @@
-"""The catalog's JSON API: datasets, files, search and quality rules, behind a bearer token.
+"""The catalog's JSON API (datasets, files, search, quality rules) and web UI, behind one token.
 
 Thin routers over the same adapters the CLI uses; dependencies come in through ``Annotated``
 types so tests inject their own. The token is compared in constant time and never logged.
@@ -11,13 +11,14 @@ import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from catalog.exceptions import DatasetNotFound
 from catalog.search import SearchIndex
 from catalog.store import CatalogStore
+from catalog.ui import LoginRequired, ui_router
 
 _bearer = HTTPBearer(auto_error=False)
 HIDDEN = ("pk", "sk", "sequencer_sort")
@@ -28,7 +29,7 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callable[[], SearchIndex],
-               rules: Callable[[], Any]) -> FastAPI:
+               rules: Callable[[], Any], secure_cookie: bool = True) -> FastAPI:
     """Build the app. ``token`` is required: there is no unauthenticated mode."""
     if not token or len(token) < 16:
         raise ValueError("the catalog API needs DATALAKE_API_TOKEN of at least 16 characters; "
@@ -42,7 +43,8 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
     Store = Annotated[CatalogStore, Depends(store)]
     Search = Annotated[SearchIndex, Depends(search)]
     Rules = Annotated[Any, Depends(rules)]
-    app = FastAPI(title="datalake catalog", version="0.1.0", dependencies=[Depends(authorised)])
+    app = FastAPI(title="datalake catalog", version="0.1.0")
+    api = APIRouter(dependencies=[Depends(authorised)])
 
     @app.exception_handler(LookupError)
     async def _not_found(_: Request, exc: LookupError) -> JSONResponse:
@@ -52,41 +54,47 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
     async def _bad_request(_: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    @app.get("/datasets")
+    @app.exception_handler(LoginRequired)
+    async def _login(_: Request, __: LoginRequired) -> RedirectResponse:
+        return RedirectResponse("/ui/login", status_code=303)
+
+    @api.get("/datasets")
     def list_datasets(s: Store) -> list[dict[str, Any]]:
         return [_public(d) for d in s.list_datasets()]
 
-    @app.get("/datasets/{dataset}")
+    @api.get("/datasets/{dataset}")
     def get_dataset(dataset: str, s: Store) -> dict[str, Any]:
         ds, files = s.get_dataset(dataset), s.list_objects(dataset)
         if ds is None and not files:
             raise HTTPException(404, str(DatasetNotFound(dataset)))
         return {"dataset": _public(ds or {}), "files": [_public(f) for f in files]}
 
-    @app.get("/search")
+    @api.get("/search")
     def search_catalog(idx: Search, q: str = "", dataset: str | None = None, status_: Annotated[
             str | None, Query(alias="status")] = None, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:
         hits = idx.search(q, dataset=dataset, status=status_, limit=limit)
         return [{"id": h.id, "score": h.score, "doc": h.doc, "highlights": h.highlights} for h in hits]
 
-    @app.get("/rules/{dataset}")
+    @api.get("/rules/{dataset}")
     def get_rules(dataset: str, r: Rules, version: int | None = None) -> dict[str, Any]:
         return r.get(dataset, version).to_dict()
 
-    @app.get("/rules/{dataset}/history")
+    @api.get("/rules/{dataset}/history")
     def rules_history(dataset: str, r: Rules) -> list[dict[str, Any]]:
         return [{"version": rs.version, "digest": rs.digest} for rs in r.history(dataset)]
 
-    @app.put("/rules")
+    @api.put("/rules")
     def put_rules(items: list[dict[str, Any]], r: Rules) -> dict[str, Any]:
         rs = r.put_items(items)
         return {"dataset": rs.dataset, "version": rs.version, "digest": rs.digest}
 
-    @app.delete("/rules/{rule_id}")
+    @api.delete("/rules/{rule_id}")
     def delete_rule(rule_id: str, r: Rules) -> dict[str, Any]:
         rs = r.delete(rule_id)
         return {"dataset": rs.dataset, "version": rs.version}
 
+    app.include_router(api)
+    app.include_router(ui_router(token=token, store=store, search=search, secure_cookie=secure_cookie))
     return app
 
 
@@ -99,4 +107,5 @@ def app_from_settings() -> FastAPI:
 
     s = get_settings()
     return create_app(token=s.api_token or "", store=lambda: components.catalog_store(s),
-                      search=lambda: build_search_index(s), rules=lambda: rules_store(s))
+                      search=lambda: build_search_index(s), rules=lambda: rules_store(s),
+                      secure_cookie=s.mode != "local")  # local serves plain http on loopback

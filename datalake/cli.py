@@ -386,7 +386,7 @@ def _print_result(columns: list[str], rows: list[tuple], fmt: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True)
 def serve(host: str, port: int) -> None:
-    """Serve the catalog JSON API (datasets, files, search, rules) with bearer-token auth.
+    """Serve the catalog web UI (/ui) and JSON API (datasets, files, search, rules), token required.
 
     The token is DATALAKE_API_TOKEN; in local mode one is generated into <state dir>/api_token
     (mode 0600) when unset. Send it as `Authorization: Bearer <token>`.
@@ -414,7 +414,7 @@ def serve(host: str, port: int) -> None:
 
     with _errors():
         app = app_from_settings()
-    console.print(f"catalog API on http://{host}:{port}/docs")
+    console.print(f"catalog web UI on http://{host}:{port}/ui (sign in with the token); JSON API on http://{host}:{port}/docs")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -1,0 +1,72 @@
+"""The catalog web UI: sign-in, search and browse, with untrusted names escaped."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from catalog.api import create_app
+from catalog.indexer import doc_id, to_search_doc
+from catalog.search.embedded import SqliteSearchIndex
+from catalog.ui import COOKIE
+from datalake import aws, components
+from datalake.local.provision import provision
+from datalake.pipeline import rules_store
+from ingestion.events import ObjectEvent
+
+TOKEN = "u" * 32
+HOSTILE = 'jobs/<script>alert("x")</script>.csv'
+
+
+@pytest.fixture
+def browser(local_settings, tmp_path):
+    provision(local_settings)
+    s3 = aws.client("s3", local_settings)
+    s3.put_object(Bucket=local_settings.landing_bucket, Key=HOSTILE, Body=b'organization,"<img src=x onerror=1>"\nAcme,1\n')
+    components.arrivals(local_settings).process(ObjectEvent(
+        kind="created", bucket=local_settings.landing_bucket, key=HOSTILE, event_name="ObjectCreated:Put",
+        event_time="2026-11-25T10:00:00Z", source="s3"))
+    index = SqliteSearchIndex(tmp_path / "search.sqlite3")
+    index.ensure()
+    store = components.catalog_store(local_settings)
+    for item in [*store.list_objects("jobs"), store.get_dataset("jobs")]:
+        index.upsert(doc_id(item), to_search_doc(item))
+    app = create_app(token=TOKEN, store=lambda: store, search=lambda: index,
+                     rules=lambda: rules_store(local_settings), secure_cookie=False)
+    return TestClient(app, follow_redirects=False)
+
+
+def _sign_in(browser: TestClient) -> None:
+    resp = browser.post("/ui/login", data={"token": TOKEN})
+    assert resp.status_code == 303 and COOKIE in resp.cookies
+
+
+def test_pages_redirect_to_sign_in_without_a_session(browser):
+    for path in ("/ui", "/ui/datasets/jobs"):
+        resp = browser.get(path)
+        assert resp.status_code == 303 and resp.headers["location"] == "/ui/login"
+
+
+def test_a_wrong_token_is_refused_and_a_forged_cookie_does_not_open_pages(browser):
+    assert browser.post("/ui/login", data={"token": "nope"}).status_code == 401
+    browser.cookies.set(COOKIE, "ui.forged.signature")
+    assert browser.get("/ui").status_code == 303
+
+
+def test_search_and_dataset_pages_escape_untrusted_names(browser):
+    _sign_in(browser)
+
+    page = browser.get("/ui", params={"q": "organization"})
+    detail = browser.get("/ui/datasets/jobs")
+
+    for resp in (page, detail):
+        assert resp.status_code == 200
+        assert "<script>alert" not in resp.text and "&lt;script&gt;alert" in resp.text
+        assert "<img src=x" not in resp.text
+        assert "script-src" not in resp.headers["content-security-policy"]  # no scripts allowed at all
+    assert "1 result(s)" in page.text and "ingested" in detail.text
+
+
+def test_the_json_api_still_needs_the_bearer_token_even_with_a_ui_session(browser):
+    _sign_in(browser)
+    assert browser.get("/datasets").status_code == 401
