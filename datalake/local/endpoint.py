@@ -8,7 +8,10 @@ Two changes to moto's stock threaded server, both measured with bench/ingest (se
 - SQS stays cheap under a backlog: moto computes every queue attribute (each an O(queue depth)
   scan) once per message received, and scans the queue twice per message deleted; with a backlog
   every receive got slower and the pipeline fell further behind. Both are replaced by equivalents
-  that read the one attribute needed and stop at the message deleted.
+  that read the one attribute needed and stop at the message deleted;
+- a DynamoDB-stream shard iterator is forgotten once GetRecords has used it (moto kept every
+  iterator forever, so an idle lake polling its stream grew by megabytes an hour); callers use the
+  NextShardIterator, as the API requires.
 """
 
 from __future__ import annotations
@@ -64,9 +67,16 @@ def _retention_ok(self: Any, queue_name: str, message: Any) -> bool:
     return period + message.sent_timestamp / 1000 > unix_time()
 
 
+def _get_records_once(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+    shard_iterator = self.shard_iterators.pop(iterator_arn)
+    return shard_iterator.get(limit)
+
+
 def _patch_moto() -> None:
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
     from moto.sqs.models import Queue, SQSBackend
 
+    DynamoDBStreamsBackend.get_records = _get_records_once  # type: ignore[method-assign]
     Queue.delete_message = _delete_message  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = _retention_ok  # type: ignore[method-assign]
 

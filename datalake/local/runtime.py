@@ -143,6 +143,7 @@ class StreamMapping(threading.Thread):
         self.sqs = aws.client("sqs", settings)
         self.dlq_url = dlq_url
         self.iterators: dict[str, str | None] = {}
+        self.checkpoints: dict[str, str] = {}  # last sequence number delivered, per shard
         self.idle = threading.Event()
         self._shards_checked = 0.0
 
@@ -178,13 +179,27 @@ class StreamMapping(threading.Thread):
         for sid, it in list(self.iterators.items()):
             if it is None:
                 continue
-            resp = self.streams.get_records(ShardIterator=it, Limit=100)
+            try:
+                resp = self.streams.get_records(ShardIterator=it, Limit=100)
+            except Exception:
+                # An expired or lost iterator: resume after the last record delivered, as Lambda
+                # resumes from its checkpoint, so nothing is skipped or delivered twice.
+                log.warning("shard iterator failed; resuming from the checkpoint", extra={"shard": sid})
+                self.iterators[sid] = self._iterator_after(sid)
+                continue
             records = resp.get("Records", [])
             if records:
                 self._deliver(sid, records)
+                self.checkpoints[sid] = records[-1]["dynamodb"]["SequenceNumber"]
                 total += len(records)
             self.iterators[sid] = resp.get("NextShardIterator")
         return total
+
+    def _iterator_after(self, shard_id: str) -> str:
+        seq = self.checkpoints.get(shard_id)
+        extra = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": seq} if seq else {
+            "ShardIteratorType": "TRIM_HORIZON"}
+        return self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **extra)["ShardIterator"]
 
     def _deliver(self, shard_id: str, records: list[dict[str, Any]]) -> None:
         pending = records

@@ -72,3 +72,4 @@ def test_schedule_mapping_invokes_its_handler_with_an_eventbridge_scheduled_even
 
     assert seen and seen[0]["detail-type"] == "Scheduled Event" and seen[0]["source"] == "aws.events"
     assert seen[0]["resources"][0].endswith(":rule/datalake-reconcile")
+
