@@ -153,7 +153,7 @@ def status() -> None:
 
     s = _settings()
     st = lifecycle.status(s)
-    if s.mode == "local" and not st.running:
+    if s.mode == "local" and not s.endpoint_url and not st.running:
         console.print("local lake: [red]not running[/] (start it with `datalake up`)")
         _print_snapshot(s)
         sys.exit(1)
@@ -161,7 +161,26 @@ def status() -> None:
         console.print(f"local lake: [green]running[/] pid {st.pid}, endpoint {st.endpoint}, up {st.uptime_s:.0f}s")
         _print_snapshot(s)
     with _errors():
+        _print_queues(s)
         _print_datasets(components.catalog_store(s).list_datasets())
+
+
+def _print_queues(s: Settings) -> None:
+    """Arrivals waiting or in flight, and dead letters: what an operator checks first."""
+    from datalake import aws
+
+    sqs = aws.client("sqs", s)
+    depth = {}
+    for name in (s.arrivals_queue, s.arrivals_dlq, s.indexer_dlq):
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        depth[name] = sum(int(v) for v in attrs.values())
+    dead = depth[s.arrivals_dlq] + depth[s.indexer_dlq]
+    colour = "red" if dead else "green"
+    console.print(f"arrivals queued or in flight: {depth[s.arrivals_queue]}; "
+                  f"[{colour}]dead letters: {depth[s.arrivals_dlq]} arrivals, {depth[s.indexer_dlq]} index[/]"
+                  + (" (see `datalake dlq list`)" if dead else ""))
 
 
 def _print_datasets(datasets: list[dict[str, Any]]) -> None:

@@ -81,3 +81,13 @@ def test_bad_input_gives_a_one_line_error_not_a_traceback(run):
 def test_dlq_list_reports_an_empty_queue(run):
     code, out = run("dlq", "list")
     assert code == 0 and "empty" in out
+
+
+def test_status_reports_queue_depth_and_dead_letters(run, local_settings):
+    sqs = aws.client("sqs", local_settings)
+    dlq = sqs.get_queue_url(QueueName=local_settings.arrivals_dlq)["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq, MessageBody="{}")
+
+    code, out = run("status")
+
+    assert code == 0 and "dead letters: 1 arrivals" in out and "datalake dlq list" in out
