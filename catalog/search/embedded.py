@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -65,6 +66,20 @@ def trigram_available() -> bool:
         return False
 
 
+def _set_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch to WAL, retrying: the switch needs a lock that SQLite's busy timeout does not wait for,
+    so connections opened at the same moment (threads, or the CLI beside the runtime) can see
+    "database is locked" once."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+
+
 class SqliteSearchIndex(SearchIndex):
     def __init__(
         self,
@@ -103,7 +118,7 @@ class SqliteSearchIndex(SearchIndex):
                 raise SearchUnavailableError(
                     f"cannot open the search index file {self.path}: {e}; check DATALAKE_STATE_DIR is writable"
                 ) from e
-            conn.execute("PRAGMA journal_mode=WAL")
+            _set_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
             with self._lock:
