@@ -165,7 +165,6 @@ def _run_pandas(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage
 # --------------------------------------------------------------------------------------- spark
 def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
                docs_dir: Path | None, spark_master: str) -> _Core:
-    import pyarrow.parquet as pq
     from pyspark.sql import functions as F
 
     from quality_rules.spark_engine import add_flags, read_source

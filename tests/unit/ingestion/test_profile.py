@@ -53,7 +53,6 @@ def test_a_head_gives_the_schema_but_no_row_count():
 
 def test_streamed_count_checks_every_row_past_the_head():
     data = b"a,b\n" + b"1,x\n" * 50_000 + b"1,2,3\n"
-    head = profile_bytes(data[:512], complete=False)
     with pytest.raises(QuarantineError, match="ragged or malformed CSV"):
         count_rows(io.BytesIO(gzip.compress(data)), profile_bytes(gzip.compress(data[:512]), complete=False))
 
