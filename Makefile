@@ -25,6 +25,7 @@ test-fast: setup
 	$(BIN)/python -m pytest tests -m "not e2e and not spark"
 
 lint: setup
+	$(BIN)/ruff check .
 	$(BIN)/cfn-lint infra/template.yaml
 
 # Glue job assets for AWS mode: the job script and a zip of the project's packages (--extra-py-files).
