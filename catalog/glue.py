@@ -109,8 +109,10 @@ class GlueCatalog:
             created += len(chunk) - len(errors)
         return created
 
-    def set_partitions(self, table: str, values_and_locations: Iterable[tuple[list[str], str]]) -> int:
-        """Point each partition at its location (create or update), and drop partitions not listed.
+    def set_partitions(self, table: str, values_and_locations: Iterable[tuple[list[str], str]],
+                       *, drop: Iterable[list[str]] | None = None) -> int:
+        """Point each partition at its location (create or update), then drop partitions: those in
+        ``drop``, or, when ``drop`` is None, every partition not listed.
 
         Repointing a partition is one atomic catalog write, so readers see either the previous
         run's files or the new run's, never a mix.
@@ -124,7 +126,10 @@ class GlueCatalog:
                 sd = {**base_sd, "Location": loc.rstrip("/") + "/"}
                 self.client.update_partition(DatabaseName=self.database, TableName=table, PartitionValueList=list(values),
                                              PartitionInput={"Values": list(values), "StorageDescriptor": sd})
-        stale = [list(v) for v in existing if v not in wanted]
+        if drop is None:
+            stale = [list(v) for v in existing if v not in wanted]
+        else:
+            stale = [list(v) for v in map(tuple, drop) if v in existing and v not in wanted]
         for i in range(0, len(stale), 25):
             self.client.batch_delete_partition(DatabaseName=self.database, TableName=table,
                                                PartitionsToDelete=[{"Values": v} for v in stale[i : i + 25]])

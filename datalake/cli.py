@@ -335,15 +335,26 @@ def rules_delete(rule_id: str) -> None:
 @click.argument("dataset")
 @click.option("--engine", type=click.Choice(["auto", "spark", "pandas"]), default=None,
               help="Validation engine (default: DATALAKE_VALIDATION_ENGINE, 'auto' picks pandas for small inputs).")
-def validate(dataset: str, engine: str | None) -> None:
-    """Split DATASET's rows into accepted and rejected Parquet by its rules (Great Expectations semantics)."""
+@click.option("--full", is_flag=True, help="Re-validate every partition, not only those whose files or rules changed.")
+def validate(dataset: str, engine: str | None, full: bool) -> None:
+    """Split DATASET's rows into accepted and rejected Parquet by its rules (Great Expectations semantics).
+
+    Only ingest-date partitions whose files or rules changed since their last run are validated.
+    """
     from datalake.pipeline import validate_dataset
 
     s = _settings()
     _require_lake(s)
     with _errors(), console.status("validating...") as st:
-        r = validate_dataset(s, dataset, engine=None if engine in (None, "auto") else engine,
+        r = validate_dataset(s, dataset, engine=None if engine in (None, "auto") else engine, full=full,
                              progress=lambda m: st.update(m))
+    if r.dropped:
+        console.print(f"dropped partition(s) {', '.join(r.dropped)}: all their files were removed")
+    if r.outcome is None:
+        if r.up_to_date:
+            console.print(f"{dataset}: every partition is up to date with its files and rules (use --full to re-run)")
+        return
+    console.print(f"partition(s) validated: {', '.join(r.dates)}")
     _print_outcome(r.outcome.to_dict())
     console.print(f"tables: {', '.join(f'{s.glue_database}.{t}' for t in r.tables)}; {r.uploaded} file(s) published")
 

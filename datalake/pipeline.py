@@ -6,11 +6,13 @@ back to the catalog, so the search index (fed by the table's stream) shows it to
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -57,21 +59,63 @@ def choose_engine(settings: Settings, total_bytes: int) -> str:
 
 @dataclass
 class ValidateResult:
-    outcome: Any  # quality_rules.runner.ValidationOutcome
+    outcome: Any  # quality_rules.runner.ValidationOutcome, or None when nothing needed validating
     tables: list[str]
     uploaded: int
+    dates: list[str] = field(default_factory=list)  # ingest dates (partitions) this run re-validated
+    dropped: list[str] = field(default_factory=list)  # partitions removed: all their files are gone
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.outcome is None and not self.dropped
 
 
-def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = None,
+def ingest_date(record: dict[str, Any]) -> str:
+    return str(record["arrival_time"])[:10]
+
+
+def fingerprint(records: list[dict[str, Any]]) -> str:
+    """What a partition's validation depends on: exactly which object versions it holds."""
+    ids = sorted((r["key"], r.get("etag") or "", r.get("version_id") or "") for r in records)
+    return hashlib.sha1(json.dumps(ids).encode()).hexdigest()
+
+
+def plan_validation(records: list[dict[str, Any]], previous: dict[str, dict[str, Any]], rules_digest: str,
+                    *, full: bool = False) -> tuple[list[str], list[str]]:
+    """Partitions (ingest dates) to re-validate, and partitions to drop.
+
+    A partition is re-validated when its files changed (added, overwritten, deleted) or the rules
+    changed since its last run, or when ``full``; one whose files are all gone is dropped.
+    """
+    by_date: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_date.setdefault(ingest_date(r), []).append(r)
+    dirty = sorted(d for d, rs in by_date.items() if full or previous.get(d, {}).get("fingerprint") != fingerprint(rs)
+                   or previous.get(d, {}).get("rules_digest") != rules_digest)
+    return dirty, sorted(set(previous) - set(by_date))
+
+
+def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = None, full: bool = False,
                      progress: Progress = _noop) -> ValidateResult:
+    """Validate the partitions whose files or rules changed since their last run (all with ``full``)."""
     from quality_rules.runner import SourceFile, run_validation
 
     store = components.catalog_store(settings)
     records = [r for r in store.list_objects(dataset) if r.get("status") in VALIDATABLE]
-    if not records:
+    previous = (store.get_dataset(dataset) or {}).get("validation_partitions") or {}
+    if not records and not previous:
         raise DatasetNotFound(dataset)
     ruleset = rules_store(settings).get(dataset)
+    dirty, vanished = plan_validation(records, previous, ruleset.digest, full=full)
     s3 = aws.client("s3", settings)
+    if not dirty:
+        if vanished:
+            _drop_partitions(settings, dataset, vanished)
+            _collect_garbage(s3, settings.lake_bucket, dataset, dates=vanished, keep=None)
+            store.update_dataset(dataset, {"validation_partitions": {d: v for d, v in previous.items()
+                                                                     if d not in vanished}})
+        return ValidateResult(None, [], 0, [], vanished)
+    records = [r for r in records if ingest_date(r) in dirty]
     wr, session = aws.wrangler(settings), aws.session(settings)
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     chosen = engine or choose_engine(settings, sum(int(r.get("size") or 0) for r in records))
@@ -85,19 +129,18 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
             wr.s3.download(path=f"s3://{r['bucket']}/{r['key']}", local_file=str(local),
                            version_id=r.get("version_id"), boto3_session=session)
             sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
-                                      compression=r.get("compression") or "none",
-                                      ingest_date=str(r["arrival_time"])[:10]))
-        progress(f"validating {len(sources)} file(s) with {chosen}")
+                                      compression=r.get("compression") or "none", ingest_date=ingest_date(r)))
+        progress(f"validating {len(sources)} file(s) of {len(dirty)} partition(s) with {chosen}")
         out = work / "out"
         outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
                                  engine=chosen, run_id=run_id, spark_master=settings.spark_master)
         uploaded = _publish(lambda f, key: wr.s3.upload(local_file=str(f), path=f"s3://{settings.lake_bucket}/{key}",
                                                         boto3_session=session),
                             out, settings.lake_bucket, run_id, progress)
-        tables = _register_split_tables(settings, dataset, out, run_id)
-        _collect_garbage(s3, settings.lake_bucket, dataset, keep=run_id)
-        _record_outcome(store, dataset, records, outcome, settings)
-        return ValidateResult(outcome, tables, uploaded)
+        tables = _register_split_tables(settings, dataset, out, run_id, drop=vanished)
+        _collect_garbage(s3, settings.lake_bucket, dataset, dates=[*dirty, *vanished], keep=run_id)
+        _record_outcome(store, dataset, records, outcome, settings, previous, ruleset.digest, vanished)
+        return ValidateResult(outcome, tables, uploaded, dirty, vanished)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -124,8 +167,10 @@ def _publish(upload: Callable[[Path, str], None], root: Path, bucket: str, run_i
 SIDES = ("accepted", "rejected")
 
 
-def _register_split_tables(settings: Settings, dataset: str, out: Path, run_id: str) -> list[str]:
-    """Glue tables accepted_<ds> / rejected_<ds>, partitioned by ingest_date, switched to this run."""
+def _register_split_tables(settings: Settings, dataset: str, out: Path, run_id: str, *,
+                           drop: list[str]) -> list[str]:
+    """Glue tables accepted_<ds> / rejected_<ds>, partitioned by ingest_date; this run's partitions
+    are switched to its folders, the others keep pointing at the runs that wrote them."""
     glue = glue_catalog(settings)
     names = []
     for side in SIDES:
@@ -139,41 +184,64 @@ def _register_split_tables(settings: Settings, dataset: str, out: Path, run_id: 
                                       extra={"datalake:dataset": dataset, "datalake:kind": side,
                                              "datalake:run_id": run_id}))
         dates = sorted({p.parent.name.split("=", 1)[1] for p in files})
-        glue.set_partitions(name, [([d], f"{location}ingest_date={d}/run={run_id}/") for d in dates])
+        glue.set_partitions(name, [([d], f"{location}ingest_date={d}/run={run_id}/") for d in dates],
+                            drop=[[d] for d in drop])
         names.append(name)
     return names
 
 
-def _collect_garbage(s3: Any, bucket: str, dataset: str, *, keep: str) -> None:
-    """Delete earlier runs' split files once no partition points at them any more."""
+def _drop_partitions(settings: Settings, dataset: str, dates: list[str]) -> None:
+    glue = glue_catalog(settings)
     for side in SIDES:
-        stale = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
-                     Bucket=bucket, Prefix=f"{side}/dataset={dataset}/")
-                 for o in page.get("Contents", []) if "/run=" in o["Key"] and f"/run={keep}/" not in o["Key"]]
-        for i in range(0, len(stale), 1000):
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale[i : i + 1000]], "Quiet": True})
+        name = f"{side}_{glue_identifier(dataset)}"
+        if glue.get_table(name) is not None:
+            glue.set_partitions(name, [], drop=[[d] for d in dates])
 
 
-def _record_outcome(store: Any, dataset: str, records: list[dict[str, Any]], outcome: Any, settings: Settings) -> None:
+def _collect_garbage(s3: Any, bucket: str, dataset: str, *, dates: list[str], keep: str | None) -> None:
+    """Delete the given partitions' files from runs other than ``keep``: no partition points there now."""
+    for side in SIDES:
+        for d in dates:
+            prefix = f"{side}/dataset={dataset}/ingest_date={d}/"
+            stale = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                     for o in page.get("Contents", []) if keep is None or f"/run={keep}/" not in o["Key"]]
+            for i in range(0, len(stale), 1000):
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale[i : i + 1000]],
+                                                         "Quiet": True})
+
+
+def _record_outcome(store: Any, dataset: str, records: list[dict[str, Any]], outcome: Any, settings: Settings,
+                    previous: dict[str, dict[str, Any]], rules_digest: str, vanished: list[str]) -> None:
     summary = outcome.to_dict()
     per_source = summary.get("per_source", {})
+    partitions = {d: v for d, v in previous.items() if d not in vanished}
+    by_date: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         counts = per_source.get(r["key"], {})
+        by_date.setdefault(ingest_date(r), []).append(r)
         store.update_object(dataset, r["bucket"], r["key"], r.get("version_id"), {
             "status": "validated", "status_reason": None,
             "validation": {"run_id": outcome.run_id, "engine": summary["engine"], **counts},
         })
-    store.update_dataset(dataset, {"validation": {
+    for d, rs in by_date.items():
+        partitions[d] = {"run_id": outcome.run_id, "fingerprint": fingerprint(rs), "rules_digest": rules_digest,
+                         **{k: sum(per_source.get(r["key"], {}).get(k, 0) for r in rs)
+                            for k in ("rows", "accepted", "rejected")}}
+    report_dir = summary["report_path"].rsplit("/", 1)[0] if summary.get("report_path") else None
+    store.update_dataset(dataset, {"validation_partitions": partitions, "validation": {
+        # Totals over every partition; the rest describes the last run (which may cover only some).
+        "rows_in": sum(p["rows"] for p in partitions.values()),
+        "accepted": sum(p["accepted"] for p in partitions.values()),
+        "rejected": sum(p["rejected"] for p in partitions.values()),
         "run_id": outcome.run_id,
         "engine": summary["engine"],
-        "rows_in": summary["rows_in"],
-        "accepted": summary["accepted"],
-        "rejected": summary["rejected"],
+        "run_dates": sorted(by_date),
+        "run_rows_in": summary["rows_in"],
         "per_rule": {p["reject_msg"]: p["failed_rows"] for p in summary["per_rule"]},
         "rules_version": summary["rules_used"].get("version"),
-        "report": f"s3://{settings.lake_bucket}/{summary['report_path']}" if summary.get("report_path") else None,
-        "data_docs": (f"s3://{settings.lake_bucket}/{summary['report_path'].rsplit('/', 1)[0]}/data_docs/index.html"
-                      if summary.get("report_path") and summary.get("oracle_unexpected") is not None else None),
+        "report": f"s3://{settings.lake_bucket}/{summary['report_path']}" if report_dir else None,
+        "data_docs": (f"s3://{settings.lake_bucket}/{report_dir}/data_docs/index.html"
+                      if report_dir and summary.get("oracle_unexpected") is not None else None),
         "oracle_agrees": summary.get("oracle_agrees"),
     }})
 

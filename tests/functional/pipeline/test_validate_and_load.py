@@ -32,6 +32,13 @@ def lake(local_settings, tmp_path):
     return local_settings
 
 
+def _arrive(settings, key: str, body: bytes, when: str) -> None:
+    aws.client("s3", settings).put_object(Bucket=settings.landing_bucket, Key=key, Body=body)
+    components.arrivals(settings).process(ObjectEvent(
+        kind="created", bucket=settings.landing_bucket, key=key, event_name="ObjectCreated:Put",
+        event_time=when, source="s3"))
+
+
 def _split_keys(settings) -> list[str]:
     s3 = aws.client("s3", settings)
     return [o["Key"] for side in ("accepted", "rejected")
@@ -57,7 +64,7 @@ def test_validate_records_counts_on_the_catalog_and_publishes_one_run(lake):
 def test_revalidating_and_reloading_neither_duplicates_files_nor_warehouse_rows(lake):
     first = validate_dataset(lake, "jobs", engine="pandas").outcome
     load_dataset(lake, "jobs")
-    second = validate_dataset(lake, "jobs", engine="pandas").outcome
+    second = validate_dataset(lake, "jobs", engine="pandas", full=True).outcome
     load_dataset(lake, "jobs")
 
     assert (second.accepted, second.rejected) == (first.accepted, first.rejected)
@@ -78,3 +85,45 @@ def test_a_failed_run_leaves_the_previous_output_untouched(lake):
 
     assert all(f"/run={good.run_id}/" in k for k in _split_keys(lake))
     assert run_query(lake, "SELECT count(*) FROM rejected_jobs").rows[0][0] == good.rejected
+
+
+def test_only_partitions_whose_files_or_rules_changed_are_validated_again(lake, tmp_path):
+    first = validate_dataset(lake, "jobs", engine="pandas")
+    assert first.dates == ["2026-11-25"]
+    assert validate_dataset(lake, "jobs", engine="pandas").up_to_date
+
+    # a file arrives on another day: only that partition runs; the first keeps its run's files
+    path = tmp_path / "more.csv"
+    generate_jobs_csv(path, rows=200, seed=11)
+    _arrive(lake, "jobs/batch=2/more.csv", path.read_bytes(), "2026-11-26T09:00:00Z")
+    second = validate_dataset(lake, "jobs", engine="pandas")
+
+    assert second.dates == ["2026-11-26"] and second.outcome.rows_in == 200
+    keys = _split_keys(lake)
+    assert any(f"ingest_date=2026-11-25/run={first.outcome.run_id}/" in k for k in keys)
+    assert any(f"ingest_date=2026-11-26/run={second.outcome.run_id}/" in k for k in keys)
+    total = first.outcome.accepted + second.outcome.accepted
+    assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == total
+    ds = components.catalog_store(lake).get_dataset("jobs")["validation"]
+    assert (ds["rows_in"], ds["accepted"]) == (1700, total)
+
+    # new rules invalidate every partition
+    rules = json.loads(RULES_FILE.read_text())
+    rules[0]["rules"][0]["reject_msg"] = "REJECT:organization_missing"
+    rules_store(lake).put_items(rules)
+    third = validate_dataset(lake, "jobs", engine="pandas")
+    assert third.dates == ["2026-11-25", "2026-11-26"] and third.outcome.rows_in == 1700
+
+
+def test_a_partition_whose_files_are_all_deleted_is_dropped(lake):
+    validate_dataset(lake, "jobs", engine="pandas")
+    aws.client("s3", lake).delete_object(Bucket=lake.landing_bucket, Key=KEY)
+    components.arrivals(lake).process(ObjectEvent(
+        kind="removed", bucket=lake.landing_bucket, key=KEY, event_name="ObjectRemoved:Delete",
+        event_time="2026-11-25T11:00:00Z", source="s3"))
+
+    result = validate_dataset(lake, "jobs", engine="pandas")
+
+    assert result.outcome is None and result.dropped == ["2026-11-25"]
+    assert _split_keys(lake) == []
+    assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == 0
