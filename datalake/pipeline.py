@@ -264,10 +264,14 @@ def load_dataset(settings: Settings, dataset: str) -> Any:
     from warehouse.types import redshift_type
 
     columns = [(c["Name"], redshift_type(c["Type"])) for c in table["StorageDescriptor"]["Columns"]]
-    result = build_warehouse(settings).copy_parquet(schema="dq_accepted", table=glue_identifier(dataset),
-                                                    s3_uris=uris, columns=columns,
-                                                    replace_key="source_key")
+    warehouse = build_warehouse(settings)
+    result = warehouse.copy_parquet(schema="dq_accepted", table=glue_identifier(dataset),
+                                    s3_uris=uris, columns=columns, replace_key="source_key")
     store = components.catalog_store(settings)
+    # Rows of source objects deleted since they were loaded leave the warehouse too.
+    current = sorted({r["key"] for r in store.list_objects(dataset) if r.get("status") in ("validated", "loaded")})
+    warehouse.delete_missing(schema="dq_accepted", table=glue_identifier(dataset), key_column="source_key",
+                             keep=current)
     for r in store.list_objects(dataset, status="validated"):
         store.update_object(dataset, r["bucket"], r["key"], r.get("version_id"), {"status": "loaded"})
     store.update_dataset(dataset, {"warehouse_table": f"dq_accepted.{glue_identifier(dataset)}"})

@@ -27,6 +27,10 @@ class Warehouse(Protocol):
 
     def query(self, sql: str) -> "QueryResult": ...
 
+    def delete_missing(self, *, schema: str, table: str, key_column: str, keep: list[str]) -> int:
+        """Delete rows whose ``key_column`` is not in ``keep`` (sources deleted since they were loaded)."""
+        ...
+
 
 def build_warehouse(settings: "Settings") -> Warehouse:
     """The warehouse DATALAKE_WAREHOUSE selects: ``local`` (DuckDB in the state dir) or ``redshift``."""

@@ -229,6 +229,30 @@ class LocalWarehouse:
         err.details = [dict(zip(("query_id", "start_time", "table_name", "file_name", "line_number", "column_name",
                                  "column_type", "error_code", "error_message", "raw_field_value"), r)) for r in rows]
 
+    def delete_missing(self, *, schema: str, table: str, key_column: str, keep: list[str]) -> int:
+        schema, table = check_identifier("schema", schema), check_identifier("table", table)
+        key = check_identifier("column", key_column)
+        con = self._connect()
+        try:
+            exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
+                                 "table_name = ?", [schema, table]).fetchall()[0][0]
+            if not exists:
+                return 0
+            con.register("__keep", pa.table({"k": pa.array(keep, pa.string())}))
+            try:
+                con.execute("BEGIN TRANSACTION")
+                deleted = con.execute(f"DELETE FROM {quote(schema)}.{quote(table)} WHERE {quote(key)} IS NULL OR "
+                                      f"{quote(key)} NOT IN (SELECT k FROM __keep)").fetchall()[0][0]
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("__keep")
+            return int(deleted)
+        finally:
+            con.close()
+
     # --- queries --------------------------------------------------------------------------------------
     def query(self, sql: str) -> Any:
         """Run Redshift SQL (translated to DuckDB by sqlglot) and return a QueryResult."""

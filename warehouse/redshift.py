@@ -212,6 +212,26 @@ class RedshiftWarehouse:
             "SELECT pg_last_copy_count()",
         ]
 
+    def delete_missing(self, *, schema: str, table: str, key_column: str, keep: list[str]) -> int:
+        self._batch(self.prune_statements(schema, table, key_column, keep))
+        return -1  # the Data API does not report a batch's row counts per statement
+
+    def prune_statements(self, schema: str, table: str, key_column: str, keep: list[str]) -> list[str]:
+        """One transaction: the keys to keep in a temp table, then delete every other row."""
+        target = f"{quote(check_identifier('schema', schema))}.{quote(check_identifier('table', table))}"
+        key = quote(check_identifier("column", key_column))
+        sqls = ["CREATE TEMP TABLE keep_keys (k VARCHAR(65535))"]
+        chunk: list[str] = []
+        for k in keep:  # statements stay well under the Data API's 100 KB limit
+            chunk.append(f"({_literal(k)})")
+            if sum(len(c) for c in chunk) > 60_000:
+                sqls.append(f"INSERT INTO keep_keys VALUES {', '.join(chunk)}")
+                chunk = []
+        if chunk:
+            sqls.append(f"INSERT INTO keep_keys VALUES {', '.join(chunk)}")
+        sqls.append(f"DELETE FROM {target} WHERE {key} IS NULL OR {key} NOT IN (SELECT k FROM keep_keys)")
+        return sqls
+
     def _load_errors(self, manifest_uri: str) -> list[dict]:
         """Recent load errors: SYS_LOAD_ERROR_DETAIL (serverless) or STL_LOAD_ERRORS (provisioned)."""
         if self.workgroup:

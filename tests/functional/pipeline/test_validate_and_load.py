@@ -117,6 +117,7 @@ def test_only_partitions_whose_files_or_rules_changed_are_validated_again(lake, 
 
 def test_a_partition_whose_files_are_all_deleted_is_dropped(lake):
     validate_dataset(lake, "jobs", engine="pandas")
+    load_dataset(lake, "jobs")
     aws.client("s3", lake).delete_object(Bucket=lake.landing_bucket, Key=KEY)
     components.arrivals(lake).process(ObjectEvent(
         kind="removed", bucket=lake.landing_bucket, key=KEY, event_name="ObjectRemoved:Delete",
@@ -127,3 +128,5 @@ def test_a_partition_whose_files_are_all_deleted_is_dropped(lake):
     assert result.outcome is None and result.dropped == ["2026-11-25"]
     assert _split_keys(lake) == []
     assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == 0
+    load_dataset(lake, "jobs")  # the deleted source's rows leave the warehouse too
+    assert build_warehouse(lake).query("SELECT count(*) FROM dq_accepted.jobs").rows[0][0] == 0

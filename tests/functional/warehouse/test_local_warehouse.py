@@ -160,3 +160,15 @@ def test_reload_with_a_replace_key_replaces_that_keys_rows_instead_of_duplicatin
     assert result.rows_loaded == 4
     rows = wh.query("SELECT uniq_id, count(*) FROM dq.t GROUP BY uniq_id ORDER BY uniq_id").rows
     assert rows == [(f"id{i}", 1) for i in range(7)]
+
+
+def test_rows_of_sources_no_longer_kept_are_deleted(wh, put):
+    cols = [("source_key", "VARCHAR(64)"), ("n", "BIGINT")]
+    table = pa.table({"source_key": ["a", "a", "b"], "n": pa.array([1, 2, 3], pa.int64())})
+    wh.copy_parquet(schema="dq", table="t", s3_uris=[put("x.parquet", table)], columns=cols)
+
+    deleted = wh.delete_missing(schema="dq", table="t", key_column="source_key", keep=["a"])
+
+    assert deleted == 1
+    assert wh.query("SELECT source_key, count(*) FROM dq.t GROUP BY 1").rows == [("a", 2)]
+    assert wh.delete_missing(schema="dq", table="absent", key_column="source_key", keep=[]) == 0

@@ -142,3 +142,11 @@ def test_replace_key_copies_into_staging_then_merges_in_the_same_batch(clients):
     assert 'CREATE TEMP TABLE "stage_jobs" (LIKE "dq"."jobs")' in text
     assert text.index('COPY "stage_jobs"') < text.index('DELETE FROM "dq"."jobs" USING "stage_jobs"')
     assert 'INSERT INTO "dq"."jobs" SELECT * FROM "stage_jobs"' in text
+
+
+def test_prune_keeps_listed_keys_through_a_temp_table_with_escaped_literals(clients):
+    sqls = _warehouse(*clients[:2]).prune_statements("dq", "jobs", "source_key", ["a.csv", "it's.csv"])
+    assert sqls[0].startswith("CREATE TEMP TABLE keep_keys")
+    assert "('it''s.csv')" in sqls[1]
+    assert sqls[-1] == ('DELETE FROM "dq"."jobs" WHERE "source_key" IS NULL OR "source_key" NOT IN '
+                        "(SELECT k FROM keep_keys)")
