@@ -2,51 +2,24 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from catalog.store import CatalogStore
 from datalake import aws
 from datalake.local import lifecycle
-from datalake.settings import Settings, reset_settings_cache
 from ingestion.dlq import list_dead_letters, queue_url
-from tests.fixtures.aws import free_port
+from tests.fixtures.lake import lake_environment, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def live_lake(tmp_path, monkeypatch):
-    env = {
-        "DATALAKE_MODE": "local", "DATALAKE_LOCAL_PORT": str(free_port()), "DATALAKE_STATE_DIR": str(tmp_path / "state"),
-        "DATALAKE_VISIBILITY_TIMEOUT": "2", "DATALAKE_LOCAL_RETRY_BACKOFF": "1", "DATALAKE_MAX_RECEIVE_COUNT": "2",
-        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("DATALAKE_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    reset_settings_cache()
-    aws.clear_clients()
-    settings = Settings()
-    lifecycle.up(settings, timeout=90)
-    try:
+def live_lake(tmp_path):
+    with lake_environment(tmp_path / "state", DATALAKE_VISIBILITY_TIMEOUT="2", DATALAKE_LOCAL_RETRY_BACKOFF="1",
+                          DATALAKE_MAX_RECEIVE_COUNT="2") as settings:
+        lifecycle.up(settings, timeout=90)
         yield settings
-    finally:
-        lifecycle.down(settings, discard=True)
-        reset_settings_cache()
-        aws.clear_clients()
-
-
-def wait_for(fn, timeout: float = 30, every: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def test_drops_are_catalogued_quarantined_and_poison_messages_dead_lettered(live_lake):

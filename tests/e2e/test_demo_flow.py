@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 from pathlib import Path
 
 import great_expectations as gx
@@ -20,9 +19,8 @@ import pytest
 
 from datalake import aws
 from datalake.demo import DATASET, RULES_FILE, run_demo, sample_files
-from datalake.local import lifecycle
-from datalake.settings import Settings, reset_settings_cache
-from tests.fixtures.aws import free_port
+from datalake.settings import Settings
+from tests.fixtures.lake import lake_environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 ROWS = 4000
@@ -30,25 +28,8 @@ ROWS = 4000
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
-    state = tmp_path_factory.mktemp("lake-state")
-    env = {"DATALAKE_STATE_DIR": str(state), "DATALAKE_LOCAL_PORT": str(free_port()), "DATALAKE_MODE": "local"}
-    saved = {k: os.environ.get(k) for k in [*env, "DATALAKE_ENDPOINT_URL", "AWS_ENDPOINT_URL"]}
-    os.environ.update(env)
-    for k in ("DATALAKE_ENDPOINT_URL", "AWS_ENDPOINT_URL"):
-        os.environ.pop(k, None)
-    reset_settings_cache()
-    aws.clear_clients()
-    settings = Settings()
-    summary = run_demo(settings, rows=ROWS, engine="spark", say=lambda _: None)
-    yield settings, summary
-    lifecycle.down(settings, discard=True)
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    reset_settings_cache()
-    aws.clear_clients()
+    with lake_environment(tmp_path_factory.mktemp("lake-state")) as settings:
+        yield settings, run_demo(settings, rows=ROWS, engine="spark", say=lambda _: None)
 
 
 def _source_frame(settings: Settings) -> pd.DataFrame:

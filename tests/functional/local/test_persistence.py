@@ -14,8 +14,8 @@ from datalake import aws
 from datalake.exceptions import LocalLakeError
 from datalake.local import lifecycle, snapshot
 from datalake.pipeline import crawl_dataset, rules_store
-from datalake.settings import Settings, reset_settings_cache
-from tests.fixtures.aws import free_port
+from datalake.settings import Settings
+from tests.fixtures.lake import lake_environment, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -27,35 +27,9 @@ FIRST, SECOND = "kept/dt=2026-11-25/first.csv", "kept/dt=2026-11-26/second.csv"
 
 
 @pytest.fixture
-def lake_env(tmp_path, monkeypatch):
-    env = {
-        "DATALAKE_MODE": "local", "DATALAKE_LOCAL_PORT": str(free_port()), "DATALAKE_STATE_DIR": str(tmp_path / "state"),
-        "DATALAKE_SNAPSHOT_DRAIN_WAIT": "1",
-        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("DATALAKE_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    reset_settings_cache()
-    aws.clear_clients()
-    settings = Settings()
-    try:
+def lake_env(tmp_path):
+    with lake_environment(tmp_path / "state", DATALAKE_SNAPSHOT_DRAIN_WAIT="1") as settings:
         yield settings
-    finally:
-        lifecycle.down(settings, discard=True)
-        reset_settings_cache()
-        aws.clear_clients()
-
-
-def wait_for(fn, timeout: float = 20, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def _store(s: Settings) -> CatalogStore:
