@@ -168,12 +168,12 @@ def status() -> None:
 def _print_queues(s: Settings) -> None:
     """Arrivals waiting or in flight, and dead letters: what an operator checks first."""
     from datalake import aws
+    from ingestion.dlq import queue_url
 
     sqs = aws.client("sqs", s)
     depth = {}
     for name in (s.arrivals_queue, s.arrivals_dlq, s.indexer_dlq):
-        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url(sqs, name), AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
         depth[name] = sum(int(v) for v in attrs.values())
     dead = depth[s.arrivals_dlq] + depth[s.indexer_dlq]

@@ -33,7 +33,7 @@ from warehouse.exceptions import (
     LoadError,
     WarehouseError,
 )
-from warehouse.types import check_identifier, duckdb_type, parquet_compatible, parse_redshift_type, quote
+from warehouse.types import check_identifier, copy_target, duckdb_type, parquet_compatible, parse_redshift_type, quote
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,7 @@ class LocalWarehouse:
         """COPY with Redshift's semantics. ``replace_key`` makes a reload replace rows: target rows whose
         key value appears in an incoming file are deleted in the same transaction (the staged merge)."""
         started = time.perf_counter()
-        schema, table = check_identifier("schema", schema), check_identifier("table", table)
-        cols = [(check_identifier("column", c), t) for c, t in columns]
-        for _, t in cols:
-            parse_redshift_type(t)
+        schema, table, cols = copy_target(schema, table, columns)
         qualified = f"{schema}.{table}"
         uris = list(dict.fromkeys(s3_uris))
         load_id = uuid.uuid4().hex[:16]

@@ -17,7 +17,7 @@ from typing import Any
 from warehouse.base import LoadResult
 from warehouse.exceptions import LoadError, StatementError, WarehouseConfigError
 from warehouse.manifest import manifest_json
-from warehouse.types import check_identifier, parse_redshift_type, quote
+from warehouse.types import check_identifier, copy_target, quote
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,7 @@ class RedshiftWarehouse:
     def copy_parquet(self, *, schema: str, table: str, s3_uris: list[str], columns: list[tuple[str, str]],
                      replace_key: str | None = None) -> LoadResult:
         started = time.perf_counter()
-        schema, table = check_identifier("schema", schema), check_identifier("table", table)
-        cols = [(check_identifier("column", c), t) for c, t in columns]
-        for _, t in cols:
-            parse_redshift_type(t)
+        schema, table, cols = copy_target(schema, table, columns)
         qualified = f"{schema}.{table}"
         uris = list(dict.fromkeys(s3_uris))
 

@@ -155,3 +155,12 @@ def parquet_compatible(arrow_type: pa.DataType, type_: str) -> bool:
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
         return base == "VARBYTE"
     return False
+
+
+def copy_target(schema: str, table: str, columns: list[tuple[str, str]]) -> tuple[str, str, list[tuple[str, str]]]:
+    """Validated, lower-cased schema, table and columns of a COPY; raises before any work is done."""
+    schema, table = check_identifier("schema", schema), check_identifier("table", table)
+    cols = [(check_identifier("column", c), t) for c, t in columns]
+    for _, t in cols:
+        parse_redshift_type(t)
+    return schema, table, cols
