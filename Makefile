@@ -32,7 +32,7 @@ lint: setup
 package: setup
 	rm -rf dist && mkdir -p dist/glue_jobs
 	cp glue_jobs/validate_job.py dist/glue_jobs/
-	$(BIN)/python -c "import shutil, zipfile, pathlib; z = zipfile.ZipFile('dist/datalake.zip', 'w', zipfile.ZIP_DEFLATED); [z.write(p) for pkg in ('datalake', 'ingestion', 'catalog', 'quality_rules', 'glue_jobs', 'athena_queries', 'warehouse') for p in pathlib.Path(pkg).rglob('*') if p.is_file() and '__pycache__' not in p.parts]; z.close()"
+	$(BIN)/python -c "import shutil, zipfile, pathlib; z = zipfile.ZipFile('dist/datalake.zip', 'w', zipfile.ZIP_DEFLATED); [z.write(p) for pkg in ('datalake_base', 'pipeline', 'ingestion', 'catalog', 'quality_rules', 'glue_jobs', 'athena_queries', 'warehouse') for p in pathlib.Path(pkg).rglob('*') if p.is_file() and '__pycache__' not in p.parts]; z.close()"
 	@echo "upload: aws s3 cp dist/glue_jobs/validate_job.py s3://<lake-bucket>/_code/glue_jobs/ && aws s3 cp dist/datalake.zip s3://<lake-bucket>/_code/"
 
 clean:

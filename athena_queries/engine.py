@@ -32,7 +32,7 @@ from athena_queries.exceptions import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from datalake.settings import Settings
+    from datalake_base.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +344,7 @@ class AthenaEngine:
 
 def s3_filesystem(settings: "Settings") -> pafs.S3FileSystem:
     """pyarrow S3 filesystem for the lake: the local endpoint over http in local mode."""
-    from datalake import aws
+    from datalake_base import aws
 
     endpoint = settings.effective_endpoint
     if not endpoint:
@@ -365,8 +365,13 @@ def s3_filesystem(settings: "Settings") -> pafs.S3FileSystem:
 
 def build_query_engine(settings: "Settings") -> QueryEngine:
     """The engine DATALAKE_QUERY_ENGINE selects: ``local`` (embedded) or ``athena``."""
-    from datalake import aws
+    from datalake_base import aws
 
     if settings.query_engine == "athena":
         return AthenaEngine(boto3_session=aws.session(settings), workgroup=settings.athena_workgroup)
     return LocalAthena(glue_client=aws.client("glue", settings), s3_filesystem=lambda: s3_filesystem(settings))
+
+
+def run_query(settings: Settings, sql: str) -> Any:
+    """Run ``sql`` on the configured engine (Athena, or the local one) in the lake's Glue database."""
+    return build_query_engine(settings).query(sql, database=settings.glue_database)

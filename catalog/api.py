@@ -101,11 +101,11 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
 def app_from_settings() -> FastAPI:
     """The app wired to the configured adapters (used by `datalake serve` and in AWS behind API Gateway)."""
     from catalog.search import build_search_index
-    from datalake import components
-    from datalake.pipeline import rules_store
-    from datalake.settings import get_settings
+    from catalog import components as catalog_components
+    from quality_rules.store import rules_store
+    from datalake_base.settings import get_settings
 
     s = get_settings()
-    return create_app(token=s.api_token or "", store=lambda: components.catalog_store(s),
+    return create_app(token=s.api_token or "", store=lambda: catalog_components.catalog_store(s),
                       search=lambda: build_search_index(s), rules=lambda: rules_store(s),
                       secure_cookie=s.mode != "local")  # local serves plain http on loopback

@@ -11,8 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from catalog.search import SearchIndex, build_search_index
 from catalog.store import from_dynamo
-from datalake.observability import logger, metrics, tracer
-from datalake.settings import get_settings
+from datalake_base.observability import logger, metrics, tracer
+from datalake_base.settings import get_settings
 
 log = logger()
 _metrics = metrics()

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from datalake.exceptions import DataLakeError, NotRunning
-from datalake.settings import Settings, get_settings
+from datalake_base.settings import Settings, get_settings
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -148,7 +148,7 @@ def _print_snapshot(s: Settings) -> None:
 @main.command()
 def status() -> None:
     """Show whether the local lake runs, its endpoint, whether a saved lake waits, and its datasets."""
-    from datalake import components
+    from catalog import components as catalog_components
     from datalake.local import lifecycle
 
     s = _settings()
@@ -162,12 +162,12 @@ def status() -> None:
         _print_snapshot(s)
     with _errors():
         _print_queues(s)
-        _print_datasets(components.catalog_store(s).list_datasets())
+        _print_datasets(catalog_components.catalog_store(s).list_datasets())
 
 
 def _print_queues(s: Settings) -> None:
     """Arrivals waiting or in flight, and dead letters: what an operator checks first."""
-    from datalake import aws
+    from datalake_base import aws
     from ingestion.dlq import queue_url
 
     sqs = aws.client("sqs", s)
@@ -197,12 +197,12 @@ def _print_datasets(datasets: list[dict[str, Any]]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the dataset records as JSON.")
 def datasets(as_json: bool) -> None:
     """List the catalogued datasets: files, bytes, last arrival, last validation counts."""
-    from datalake import components
+    from catalog import components as catalog_components
 
     s = _settings()
     _require_lake(s)
     with _errors():
-        items = components.catalog_store(s).list_datasets()
+        items = catalog_components.catalog_store(s).list_datasets()
     if as_json:
         click.echo(json.dumps(items, indent=2, default=str))
     else:
@@ -214,12 +214,12 @@ def datasets(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw catalog records as JSON.")
 def show(dataset: str, as_json: bool) -> None:
     """Show a dataset's catalog record and its files' records."""
-    from datalake import components
+    from catalog import components as catalog_components
 
     s = _settings()
     _require_lake(s)
     with _errors():
-        store = components.catalog_store(s)
+        store = catalog_components.catalog_store(s)
         ds, objs = store.get_dataset(dataset), store.list_objects(dataset)
         if ds is None and not objs:
             from catalog.exceptions import DatasetNotFound
@@ -267,7 +267,7 @@ def search(text: str, dataset: str | None, status: str | None, limit: int, as_js
 @click.argument("dataset")
 def crawl(dataset: str) -> None:
     """Infer DATASET's schema from its files and register its Glue table and partitions."""
-    from datalake.pipeline import crawl_dataset
+    from pipeline.steps import crawl_dataset
 
     s = _settings()
     _require_lake(s)
@@ -289,7 +289,7 @@ def rules() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def rules_put(file: Path) -> None:
     """Store the rules in FILE (a JSON list of rule items, or one item); bumps the rule-set version."""
-    from datalake.pipeline import rules_store
+    from quality_rules.store import rules_store
 
     s = _settings()
     _require_lake(s)
@@ -309,7 +309,7 @@ def rules_put(file: Path) -> None:
 @click.argument("dataset")
 def rules_list(dataset: str) -> None:
     """Print DATASET's current rule set as JSON."""
-    from datalake.pipeline import rules_store
+    from quality_rules.store import rules_store
 
     s = _settings()
     _require_lake(s)
@@ -321,7 +321,7 @@ def rules_list(dataset: str) -> None:
 @click.argument("rule_id")
 def rules_delete(rule_id: str) -> None:
     """Delete one rule item by id; bumps the rule-set version."""
-    from datalake.pipeline import rules_store
+    from quality_rules.store import rules_store
 
     s = _settings()
     _require_lake(s)
@@ -341,7 +341,7 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
 
     Only ingest-date partitions whose files or rules changed since their last run are validated.
     """
-    from datalake.pipeline import validate_dataset
+    from pipeline.steps import validate_dataset
 
     s = _settings()
     _require_lake(s)
@@ -373,7 +373,7 @@ def _print_outcome(o: dict[str, Any]) -> None:
 @click.argument("dataset")
 def load(dataset: str) -> None:
     """COPY DATASET's accepted rows into the warehouse table dq_accepted.<dataset>."""
-    from datalake.pipeline import load_dataset
+    from pipeline.steps import load_dataset
 
     s = _settings()
     _require_lake(s)
@@ -387,7 +387,7 @@ def load(dataset: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 def query(sql: str, fmt: str) -> None:
     """Run Athena SQL over the Glue tables (accepted_<ds>, rejected_<ds>, raw <ds>)."""
-    from datalake.pipeline import run_query
+    from athena_queries.engine import run_query
 
     s = _settings()
     _require_lake(s)
@@ -436,7 +436,7 @@ def serve(host: str, port: int) -> None:
             path.write_text(secrets.token_urlsafe(32))
             path.chmod(0o600)
         os.environ["DATALAKE_API_TOKEN"] = path.read_text().strip()
-        from datalake.settings import reset_settings_cache
+        from datalake_base.settings import reset_settings_cache
 
         reset_settings_cache()
         console.print(f"API token in {path} (send it as 'Authorization: Bearer <token>')")

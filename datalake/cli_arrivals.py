@@ -27,7 +27,7 @@ def dlq_list(limit: int, as_json: bool) -> None:
     """Show the dead-lettered arrival messages, the objects they name and why they fail to parse."""
     from rich.table import Table
 
-    from datalake import aws
+    from datalake_base import aws
     from ingestion.dlq import list_dead_letters, queue_url
 
     cli, s = _ctx()
@@ -51,7 +51,7 @@ def dlq_list(limit: int, as_json: bool) -> None:
 @click.option("--limit", type=int, default=None, help="Move at most this many messages (default: all).")
 def dlq_redrive(limit: int | None) -> None:
     """Move dead-lettered messages back to the arrivals queue to be processed again."""
-    from datalake import aws
+    from datalake_base import aws
     from ingestion.dlq import queue_url, redrive
 
     cli, s = _ctx()
@@ -68,7 +68,7 @@ def reconcile_cmd(dataset: str | None, as_json: bool) -> None:
     """Compare the catalog with the landing bucket (one DATASET or all), repair drift, report the fixes."""
     from rich.table import Table
 
-    from datalake import components
+    from ingestion import components
     from ingestion.reconcile import reconcile
 
     cli, s = _ctx()

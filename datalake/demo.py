@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datalake import aws, components
+from datalake_base import aws
+from catalog import components as catalog_components
 from datalake.exceptions import DataLakeError
 from datalake.local import lifecycle
-from datalake.settings import Settings
+from datalake_base.settings import Settings
 
 DATASET = "jobs"
 RULES_FILE = Path(__file__).resolve().parent.parent / "quality_rules" / "reference_rules.json"
@@ -81,7 +82,9 @@ def sample_files(workdir: Path, rows: int) -> dict[str, bytes]:
 
 def run_demo(settings: Settings, *, rows: int, engine: str, say: Callable[[str], None]) -> DemoSummary:
     from catalog.search import build_search_index
-    from datalake.pipeline import crawl_dataset, load_dataset, rules_store, run_query, validate_dataset
+    from pipeline.steps import crawl_dataset, load_dataset, validate_dataset
+    from quality_rules.store import rules_store
+    from athena_queries.engine import run_query
 
     t: dict[str, float] = {}
     start = time.monotonic()
@@ -100,7 +103,7 @@ def run_demo(settings: Settings, *, rows: int, engine: str, say: Callable[[str],
         s3.put_object(Bucket=settings.landing_bucket, Key=key, Body=body)
         say(f"dropped s3://{settings.landing_bucket}/{key} ({len(body)} bytes)")
 
-    store = components.catalog_store(settings)
+    store = catalog_components.catalog_store(settings)
 
     def catalogued() -> list[dict[str, Any]] | None:
         objs = [o for o in store.list_objects(DATASET) if o["key"] in drops]

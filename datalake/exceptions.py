@@ -1,8 +1,8 @@
 """Errors of the local runtime and CLI. Messages name the offending value and what to do."""
 
+from datalake_base.exceptions import DataLakeError
 
-class DataLakeError(Exception):
-    """Base error of the service's own plumbing."""
+__all__ = ["DataLakeError", "LocalLakeError", "NotRunning"]
 
 
 class LocalLakeError(DataLakeError):

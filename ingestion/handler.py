@@ -16,8 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from datalake import components
-from datalake.observability import logger, metrics, tracer
+from ingestion import components
+from datalake_base.observability import logger, metrics, tracer
 from ingestion.events import ObjectEvent, is_sqs_batch, parse_document, parse_sqs_body
 from ingestion.service import Outcome
 

@@ -114,9 +114,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point for the scheduled reconcile (EventBridge "Scheduled Event")."""
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from datalake import components
-    from datalake.observability import logger, metrics
-    from datalake.settings import get_settings
+    from ingestion import components
+    from datalake_base.observability import logger, metrics
+    from datalake_base.settings import get_settings
 
     log, m = logger(), metrics()
     arrivals = components.cached_arrivals()

@@ -12,7 +12,7 @@ from quality_rules.exceptions import SparkUnavailableError
 
 def get_spark(master: str | None = None, app_name: str = "datalake-quality", driver_memory: str | None = None) -> Any:
     """Return the live session if there is one, else start one on ``master`` (default: settings)."""
-    from datalake.settings import get_settings
+    from datalake_base.settings import get_settings
 
     settings = get_settings()
     master = master or settings.spark_master

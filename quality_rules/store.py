@@ -22,12 +22,15 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from quality_rules.exceptions import QualityRulesError, RuleDefinitionError, RuleSetNotFoundError
 from quality_rules.model import RuleItem, RuleSet, parse_items
+
+if TYPE_CHECKING:
+    from datalake_base.settings import Settings
 
 _PREFIX = "__ruleset__#"
 _ser = TypeSerializer()
@@ -212,3 +215,10 @@ class RulesStore:
         remaining = [i for i in current if i.id != rule_id]
         ops = [{"Delete": {"TableName": self.table_name, "Key": {"id": {"S": rule_id}}}}]
         return self._commit(dataset, base, remaining, ops)
+
+
+def rules_store(settings: Settings) -> RulesStore:
+    """The rules table's store, built from settings."""
+    from datalake_base import aws
+
+    return RulesStore(settings.rules_table, aws.client("dynamodb", settings))

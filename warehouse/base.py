@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from athena_queries.engine import QueryResult
-    from datalake.settings import Settings
+    from datalake_base.settings import Settings
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Warehouse(Protocol):
 
 def build_warehouse(settings: "Settings") -> Warehouse:
     """The warehouse DATALAKE_WAREHOUSE selects: ``local`` (DuckDB in the state dir) or ``redshift``."""
-    from datalake import aws
+    from datalake_base import aws
     from warehouse.exceptions import WarehouseConfigError
 
     if settings.warehouse == "redshift":

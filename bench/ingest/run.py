@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from catalog.store import CatalogStore  # noqa: E402
 from datalake import aws  # noqa: E402
 from datalake.local import lifecycle  # noqa: E402
-from datalake.settings import Settings, reset_settings_cache  # noqa: E402
+from datalake_base.settings import Settings, reset_settings_cache  # noqa: E402
 from tests.fixtures.aws import free_port  # noqa: E402
 
 BODY = b"id,name,amount\n" + b"".join(b"%d,name-%d,%d.5\n" % (i, i, i) for i in range(50))

@@ -22,7 +22,7 @@ from catalog.search.exceptions import (
 from catalog.search.types import CatalogDocument, FacetField, SearchHit
 
 if TYPE_CHECKING:
-    from datalake.settings import Settings
+    from datalake_base.settings import Settings
 
 __all__ = [
     "BulkIndexError",
@@ -66,7 +66,7 @@ def build_search_index(settings: "Settings") -> SearchIndex:
         aws_auth = sigv4_needed(url)
         session = None
         if aws_auth:
-            from datalake import aws
+            from datalake_base import aws
 
             session = aws.session(settings)
         service = "aoss" if ".aoss." in url else "es"

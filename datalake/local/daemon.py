@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from datalake.local.lifecycle import PROGRESS, wait_for_endpoint
-from datalake.settings import Settings, get_settings
+from datalake_base.settings import Settings, get_settings
 
 STOP_JOIN_S = 30.0  # a handler in the middle of a batch gets this long to finish before the save
 

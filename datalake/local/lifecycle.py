@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from datalake.exceptions import LocalLakeError
-from datalake.settings import Settings
+from datalake_base.settings import Settings
 
 # Derived local stores: kept with a saved lake (they match it), cleared when the lake starts empty.
 DERIVED = ("search.sqlite3", "search.sqlite3-wal", "search.sqlite3-shm", "warehouse.duckdb", "warehouse.duckdb.wal")

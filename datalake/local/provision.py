@@ -7,8 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from datalake import aws
-from datalake.settings import Settings
+from datalake_base import aws
+from datalake_base.settings import Settings
 
 SSE = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]}
 

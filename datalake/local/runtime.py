@@ -22,10 +22,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from datalake import aws
+from datalake_base import aws
 from datalake.local.context import LocalContext
-from datalake.observability import logger
-from datalake.settings import Settings
+from datalake_base.observability import logger
+from datalake_base.settings import Settings
 
 Handler = Callable[[dict[str, Any], Any], Any]
 log = logger()

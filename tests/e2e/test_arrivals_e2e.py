@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from catalog.store import CatalogStore
-from datalake import aws
+from datalake_base import aws
 from datalake.local import lifecycle
 from ingestion.dlq import list_dead_letters, queue_url
 from tests.fixtures.lake import lake_environment, wait_for

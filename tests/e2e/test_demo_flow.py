@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import aws
+from datalake_base import aws
 from datalake.demo import DATASET, RULES_FILE, run_demo, sample_files
-from datalake.settings import Settings
+from datalake_base.settings import Settings
 from tests.fixtures.lake import lake_environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
@@ -102,7 +102,7 @@ def test_split_partitions_every_row_and_matches_great_expectations(lake):
 
 
 def test_query_answer_matches_an_independent_count(lake):
-    from datalake.pipeline import run_query
+    from athena_queries.engine import run_query
 
     settings, summary = lake
     rejected = _lake_parquet(settings, "rejected")

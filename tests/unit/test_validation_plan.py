@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datalake.pipeline import fingerprint, plan_validation
+from pipeline.steps import fingerprint, plan_validation
 
 
 def rec(key: str, day: str, etag: str = "e1") -> dict:

@@ -25,13 +25,13 @@ import json
 import shutil
 from typing import Any
 
-from datalake import aws
+from datalake_base import aws
 from datalake.local.snapshot import _dynamodb, _glue, _s3, _sqs
 from datalake.local.snapshot._format import (
     MANIFEST, Progress, SnapshotReader, SnapshotWriter, leftovers, no_progress, snapshot_dir,
 )
 from datalake.local.snapshot.exceptions import FIX, CorruptSnapshot, RestoreFailed, SnapshotError
-from datalake.settings import Settings
+from datalake_base.settings import Settings
 
 __all__ = [
     "CorruptSnapshot", "Progress", "RestoreFailed", "SnapshotError", "describe", "discard", "exists", "export_lake", "info",

@@ -9,9 +9,11 @@ from catalog.api import create_app
 from catalog.indexer import doc_id, to_search_doc
 from catalog.search.embedded import SqliteSearchIndex
 from catalog.ui import COOKIE
-from datalake import aws, components
+from datalake_base import aws
+from catalog import components as catalog_components
+from ingestion import components
 from datalake.local.provision import provision
-from datalake.pipeline import rules_store
+from quality_rules.store import rules_store
 from ingestion.events import ObjectEvent
 
 TOKEN = "u" * 32
@@ -28,7 +30,7 @@ def browser(local_settings, tmp_path):
         event_time="2026-11-25T10:00:00Z", source="s3"))
     index = SqliteSearchIndex(tmp_path / "search.sqlite3")
     index.ensure()
-    store = components.catalog_store(local_settings)
+    store = catalog_components.catalog_store(local_settings)
     for item in [*store.list_objects("jobs"), store.get_dataset("jobs")]:
         index.upsert(doc_id(item), to_search_doc(item))
     app = create_app(token=TOKEN, store=lambda: store, search=lambda: index,

@@ -7,11 +7,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from datalake import aws
+from datalake_base import aws
 from datalake.cli import main
 from datalake.demo import RULES_FILE
 from datalake.local.provision import provision
-from datalake.settings import reset_settings_cache
+from datalake_base.settings import reset_settings_cache
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datalake import components
+from catalog import components as catalog_components
+from ingestion import components
 from datalake.local.provision import provision
 from ingestion.events import ObjectEvent
 
@@ -38,12 +39,12 @@ def test_csv_arrival_is_catalogued_with_schema_row_count_and_partitions(lake, s3
     outcome = components.arrivals(lake).process(created(lake.landing_bucket, key))
 
     assert outcome.status == "ingested"
-    rec = components.catalog_store(lake).get_object("jobs", lake.landing_bucket, key, None)
+    rec = catalog_components.catalog_store(lake).get_object("jobs", lake.landing_bucket, key, None)
     assert rec["status"] == "ingested" and rec["format"] == "csv" and rec["row_count"] == 2
     assert [c["name"] for c in rec["columns"]] == ["id", "name", "salary"]
     assert rec["partitions"] == {"ingest_date": "2026-11-25"}
     assert rec["metadata"] == {"owner": "hr"} and rec["tags"] == {"pii": "no"}
-    ds = components.catalog_store(lake).get_dataset("jobs")
+    ds = catalog_components.catalog_store(lake).get_dataset("jobs")
     assert ds["file_count"] == 1 and ds["total_bytes"] == rec["size"]
 
 
@@ -57,7 +58,7 @@ def test_parquet_and_gzip_json_are_detected_by_content_not_extension(lake, s3):
     arrivals.process(created(lake.landing_bucket, "events/data.bin"))
     arrivals.process(created(lake.landing_bucket, "events/log.txt"))
 
-    store = components.catalog_store(lake)
+    store = catalog_components.catalog_store(lake)
     pq_rec = store.get_object("events", lake.landing_bucket, "events/data.bin", None)
     js_rec = store.get_object("events", lake.landing_bucket, "events/log.txt", None)
     assert (pq_rec["format"], pq_rec["row_count"]) == ("parquet", 3)
@@ -81,7 +82,7 @@ def test_bad_files_are_quarantined_with_a_reason_and_kept(lake, s3, body, reason
     outcome = components.arrivals(lake).process(created(lake.landing_bucket, "bad/file.csv"))
 
     assert outcome.status == "quarantined"
-    rec = components.catalog_store(lake).get_object("bad", lake.landing_bucket, "bad/file.csv", None)
+    rec = catalog_components.catalog_store(lake).get_object("bad", lake.landing_bucket, "bad/file.csv", None)
     assert rec["status"] == "quarantined" and reason in rec["status_reason"]
     assert s3.get_object(Bucket=lake.landing_bucket, Key="bad/file.csv")["Body"].read() == body
 
@@ -94,7 +95,7 @@ def test_duplicate_events_make_one_record_and_count_once(lake, s3):
     second = arrivals.process(created(lake.landing_bucket, "jobs/a.csv"))
 
     assert (first.status, second.status) == ("ingested", "duplicate")
-    assert components.catalog_store(lake).get_dataset("jobs")["file_count"] == 1
+    assert catalog_components.catalog_store(lake).get_dataset("jobs")["file_count"] == 1
 
 
 def test_delete_arriving_before_its_create_ends_deleted(lake, s3):
@@ -106,7 +107,7 @@ def test_delete_arriving_before_its_create_ends_deleted(lake, s3):
     late_create = arrivals.process(created(lake.landing_bucket, "jobs/gone.csv"))
 
     assert late_create.status in ("deleted", "duplicate")
-    rec = components.catalog_store(lake).get_object("jobs", lake.landing_bucket, "jobs/gone.csv", None)
+    rec = catalog_components.catalog_store(lake).get_object("jobs", lake.landing_bucket, "jobs/gone.csv", None)
     assert rec["status"] == "deleted"
 
 
@@ -116,7 +117,7 @@ def test_stale_delete_after_a_newer_create_keeps_the_object(lake, s3):
 
     arrivals.process(removed(lake.landing_bucket, "jobs/back.csv"))  # an old delete, delivered late
 
-    rec = components.catalog_store(lake).get_object("jobs", lake.landing_bucket, "jobs/back.csv", None)
+    rec = catalog_components.catalog_store(lake).get_object("jobs", lake.landing_bucket, "jobs/back.csv", None)
     assert rec["status"] == "ingested"
 
 
@@ -129,5 +130,5 @@ def test_scheduled_reconcile_catalogues_an_object_whose_event_was_lost(lake, s3)
     result = reconcile.handler({"detail-type": "Scheduled Event", "source": "aws.events"}, LocalContext("reconcile"))
 
     assert result["fixes"] >= 1
-    rec = components.catalog_store(lake).get_object("jobs", lake.landing_bucket, "jobs/lost.csv", None)
+    rec = catalog_components.catalog_store(lake).get_object("jobs", lake.landing_bucket, "jobs/lost.csv", None)
     assert rec["status"] == "ingested"

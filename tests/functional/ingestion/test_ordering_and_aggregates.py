@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from catalog.store import CatalogStore, totals
-from datalake import aws
+from datalake_base import aws
 from datalake.local.provision import provision
 from ingestion.dlq import list_dead_letters, queue_url, redrive
 from ingestion.events import ObjectEvent

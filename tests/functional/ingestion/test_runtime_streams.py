@@ -7,7 +7,7 @@ def test_stream_mapping_resumes_after_its_checkpoint_when_an_iterator_is_lost(lo
     """A lost iterator must neither skip records nor deliver them twice."""
     import threading
 
-    from datalake import aws
+    from datalake_base import aws
     from datalake.local.provision import provision
     from datalake.local.runtime import StreamMapping
 

@@ -10,11 +10,12 @@ import pytest
 
 from catalog.search import build_search_index
 from catalog.store import CatalogStore
-from datalake import aws
+from datalake_base import aws
 from datalake.exceptions import LocalLakeError
 from datalake.local import lifecycle, snapshot
-from datalake.pipeline import crawl_dataset, rules_store
-from datalake.settings import Settings
+from pipeline.steps import crawl_dataset
+from quality_rules.store import rules_store
+from datalake_base.settings import Settings
 from tests.fixtures.lake import lake_environment, wait_for
 
 pytestmark = pytest.mark.e2e

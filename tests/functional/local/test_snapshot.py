@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from datalake import aws
+from datalake_base import aws
 from datalake.local import snapshot
 from datalake.local.provision import provision
 

@@ -6,10 +6,14 @@ import json
 
 import pytest
 
-from datalake import aws, components
+from datalake_base import aws
+from catalog import components as catalog_components
+from ingestion import components
 from datalake.demo import RULES_FILE
 from datalake.local.provision import provision
-from datalake.pipeline import crawl_dataset, load_dataset, rules_store, run_query, validate_dataset
+from pipeline.steps import crawl_dataset, load_dataset, validate_dataset
+from quality_rules.store import rules_store
+from athena_queries.engine import run_query
 from datalake.samples import generate_jobs_csv
 from ingestion.events import ObjectEvent
 from quality_rules.exceptions import ValidationFailedError
@@ -50,13 +54,13 @@ def test_validate_records_counts_on_the_catalog_and_publishes_one_run(lake):
 
     o = result.outcome.to_dict()
     assert o["accepted"] + o["rejected"] == 1500
-    ds = components.catalog_store(lake).get_dataset("jobs")
+    ds = catalog_components.catalog_store(lake).get_dataset("jobs")
     assert ds["validation"]["accepted"] == o["accepted"] and ds["validation"]["report"].startswith("s3://")
     s3 = aws.client("s3", lake)
     for link in (ds["validation"]["report"], ds["validation"]["data_docs"]):  # both published and reachable
         bucket, _, key = link.removeprefix("s3://").partition("/")
         assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
-    rec = components.catalog_store(lake).get_object("jobs", lake.landing_bucket, KEY, None)
+    rec = catalog_components.catalog_store(lake).get_object("jobs", lake.landing_bucket, KEY, None)
     assert rec["status"] == "validated" and rec["validation"]["run_id"] == o["run_id"]
     assert all(f"/run={o['run_id']}/" in k for k in _split_keys(lake))
 
@@ -104,7 +108,7 @@ def test_only_partitions_whose_files_or_rules_changed_are_validated_again(lake, 
     assert any(f"ingest_date=2026-11-26/run={second.outcome.run_id}/" in k for k in keys)
     total = first.outcome.accepted + second.outcome.accepted
     assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == total
-    ds = components.catalog_store(lake).get_dataset("jobs")["validation"]
+    ds = catalog_components.catalog_store(lake).get_dataset("jobs")["validation"]
     assert (ds["rows_in"], ds["accepted"]) == (1700, total)
 
     # new rules invalidate every partition

@@ -62,7 +62,7 @@ def test_schedule_mapping_invokes_its_handler_with_an_eventbridge_scheduled_even
     import threading
 
     from datalake.local.runtime import ScheduleMapping
-    from datalake.settings import Settings
+    from datalake_base.settings import Settings
 
     seen: list[dict] = []
     stop = threading.Event()

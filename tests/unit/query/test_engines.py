@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from athena_queries import AthenaEngine, LocalAthena, ReadOnlyQueryError, build_query_engine, s3_filesystem
-from datalake.settings import Settings
+from datalake_base.settings import Settings
 
 
 def test_athena_engine_calls_awswrangler_with_database_workgroup_and_session(monkeypatch):

@@ -12,7 +12,7 @@ from opensearchpy import AWSV4SignerAuth
 from catalog.search import SearchUnavailableError, build_search_index, sigv4_needed
 from catalog.search.embedded import SqliteSearchIndex
 from catalog.search.opensearch import OpenSearchIndex, _term_query, _wildcard_escape, build_opensearch_client
-from datalake.settings import Settings
+from datalake_base.settings import Settings
 
 
 def test_embedded_backend_lives_in_the_state_directory(tmp_path: Path) -> None:

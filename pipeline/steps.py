@@ -23,9 +23,11 @@ from catalog.crawler import CrawlResult, crawl
 from catalog.exceptions import CatalogError, DatasetNotFound
 from catalog.glue import GlueCatalog, table_input
 from catalog.naming import glue_identifier
-from datalake import aws, components
-from datalake.settings import Settings
+from datalake_base import aws
+from catalog import components as catalog_components
+from datalake_base.settings import Settings
 from ingestion.profile import schema_columns
+from quality_rules.store import rules_store
 
 Progress = Callable[[str], None]
 VALIDATABLE = ("ingested", "validated", "loaded")
@@ -41,14 +43,8 @@ def glue_catalog(settings: Settings) -> GlueCatalog:
 
 
 def crawl_dataset(settings: Settings, dataset: str) -> CrawlResult:
-    return crawl(dataset, store=components.catalog_store(settings), glue=glue_catalog(settings),
+    return crawl(dataset, store=catalog_components.catalog_store(settings), glue=glue_catalog(settings),
                  landing_bucket=settings.landing_bucket)
-
-
-def rules_store(settings: Settings):  # noqa: ANN201 - the quality area's RulesStore
-    from quality_rules.store import RulesStore
-
-    return RulesStore(settings.rules_table, aws.client("dynamodb", settings))
 
 
 def choose_engine(settings: Settings, total_bytes: int) -> str:
@@ -100,7 +96,7 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
     """Validate the partitions whose files or rules changed since their last run (all with ``full``)."""
     from quality_rules.runner import SourceFile, run_validation
 
-    store = components.catalog_store(settings)
+    store = catalog_components.catalog_store(settings)
     records = [r for r in store.list_objects(dataset) if r.get("status") in VALIDATABLE]
     previous = (store.get_dataset(dataset) or {}).get("validation_partitions") or {}
     if not records and not previous:
@@ -267,7 +263,7 @@ def load_dataset(settings: Settings, dataset: str) -> Any:
     warehouse = build_warehouse(settings)
     result = warehouse.copy_parquet(schema="dq_accepted", table=glue_identifier(dataset),
                                     s3_uris=uris, columns=columns, replace_key="source_key")
-    store = components.catalog_store(settings)
+    store = catalog_components.catalog_store(settings)
     # Rows of source objects deleted since they were loaded leave the warehouse too.
     current = sorted({r["key"] for r in store.list_objects(dataset) if r.get("status") in ("validated", "loaded")})
     warehouse.delete_missing(schema="dq_accepted", table=glue_identifier(dataset), key_column="source_key",
@@ -276,9 +272,3 @@ def load_dataset(settings: Settings, dataset: str) -> Any:
         store.update_object(dataset, r["bucket"], r["key"], r.get("version_id"), {"status": "loaded"})
     store.update_dataset(dataset, {"warehouse_table": f"dq_accepted.{glue_identifier(dataset)}"})
     return result
-
-
-def run_query(settings: Settings, sql: str) -> Any:
-    from athena_queries.engine import build_query_engine
-
-    return build_query_engine(settings).query(sql, database=settings.glue_database)

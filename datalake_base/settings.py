@@ -78,6 +78,21 @@ class Settings(BaseSettings):
     spark_master: str = Field("local[2]", validation_alias=_env("DATALAKE_SPARK_MASTER"))
     spark_driver_memory: str = Field("2g", validation_alias=_env("DATALAKE_SPARK_DRIVER_MEMORY"))
 
+    # --- pipeline (crawl -> validate -> load, run by Step Functions in AWS, by the local runtime locally) ----
+    # Automatic runs: once a dataset's arrivals and deletes have been quiet this long, a run starts.
+    pipeline_auto: bool = Field(True, validation_alias=_env("DATALAKE_PIPELINE_AUTO"))
+    pipeline_debounce_s: float = Field(5.0, ge=0, validation_alias=_env("DATALAKE_PIPELINE_DEBOUNCE"))
+    # A run holds its dataset's lease this long past its last heartbeat; a crashed run's lease expires.
+    pipeline_lease_s: int = Field(900, ge=10, validation_alias=_env("DATALAKE_PIPELINE_LEASE"))
+    # Attempts of a failing step (bounded exponential backoff) before the run ends `failed`.
+    pipeline_max_attempts: int = Field(3, ge=1, validation_alias=_env("DATALAKE_PIPELINE_MAX_ATTEMPTS"))
+    # AWS mode: the deployed state machine, Glue job and the one-shot schedules that start runs.
+    state_machine_arn: str | None = Field(None, validation_alias=_env("DATALAKE_STATE_MACHINE_ARN"))
+    validate_job_name: str = Field("datalake-validate", validation_alias=_env("DATALAKE_VALIDATE_JOB_NAME"))
+    scheduler_group: str = Field("datalake-pipeline", validation_alias=_env("DATALAKE_SCHEDULER_GROUP"))
+    scheduler_role_arn: str | None = Field(None, validation_alias=_env("DATALAKE_SCHEDULER_ROLE_ARN"))
+    pipeline_start_function_arn: str | None = Field(None, validation_alias=_env("DATALAKE_PIPELINE_START_FUNCTION_ARN"))
+
     # --- query and warehouse ---------------------------------------------------------------------
     query_engine: QueryEngine = Field("local", validation_alias=_env("DATALAKE_QUERY_ENGINE"))
     athena_workgroup: str = Field("primary", validation_alias=_env("DATALAKE_ATHENA_WORKGROUP"))

@@ -1,18 +1,13 @@
-"""The composition root: builds adapters from settings. Handlers and the CLI get their parts here."""
+"""Builds the arrivals service from settings. The handler, reconcile and the CLI get it here."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from catalog.store import CatalogStore
-from datalake import aws
-from datalake.settings import Settings, get_settings
+from catalog.components import catalog_store
+from datalake_base import aws
+from datalake_base.settings import Settings, get_settings
 from ingestion.service import Arrivals
-
-
-def catalog_store(settings: Settings | None = None) -> CatalogStore:
-    s = settings or get_settings()
-    return CatalogStore(s.catalog_table, aws.client("dynamodb", s))
 
 
 def arrivals(settings: Settings | None = None) -> Arrivals:

@@ -1,0 +1,12 @@
+"""Builds the catalog's adapters from settings (the composition root of this stage)."""
+
+from __future__ import annotations
+
+from catalog.store import CatalogStore
+from datalake_base import aws
+from datalake_base.settings import Settings, get_settings
+
+
+def catalog_store(settings: Settings | None = None) -> CatalogStore:
+    s = settings or get_settings()
+    return CatalogStore(s.catalog_table, aws.client("dynamodb", s))
