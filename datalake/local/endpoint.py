@@ -11,7 +11,10 @@ Two changes to moto's stock threaded server, both measured with bench/ingest (se
   that read the one attribute needed and stop at the message deleted;
 - a DynamoDB-stream shard iterator is forgotten once GetRecords has used it (moto kept every
   iterator forever, so an idle lake polling its stream grew by megabytes an hour); callers use the
-  NextShardIterator, as the API requires.
+  NextShardIterator, as the API requires;
+- DynamoDB writes are atomic per item, as in DynamoDB: moto checks a ConditionExpression and then
+  writes without a lock, so two concurrent conditional writes could both succeed (two owners of one
+  pipeline lease, measured with 8 threads). Its write operations run under one lock here.
 """
 
 from __future__ import annotations
@@ -72,6 +75,27 @@ def _get_records_once(self: Any, iterator_arn: str, limit: int) -> dict[str, Any
     return shard_iterator.get(limit)
 
 
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+_dynamodb_lock = threading.RLock()
+
+
+def patch_dynamodb_atomic() -> None:
+    """Run moto's DynamoDB write operations one at a time (idempotent)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_WRITES:
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_datalake_atomic", False):
+            continue
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _dynamodb_lock:
+                return __original(self, *args, **kwargs)
+
+        locked._datalake_atomic = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, locked)
+
+
 def _patch_moto() -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
     from moto.sqs.models import Queue, SQSBackend
@@ -79,6 +103,7 @@ def _patch_moto() -> None:
     DynamoDBStreamsBackend.get_records = _get_records_once  # type: ignore[method-assign]
     Queue.delete_message = _delete_message  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = _retention_ok  # type: ignore[method-assign]
+    patch_dynamodb_atomic()
 
 
 def serve(host: str, port: int) -> BaseWSGIServer:
