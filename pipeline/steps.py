@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
 
 from catalog.crawler import CrawlResult, crawl
 from catalog.exceptions import CatalogError, DatasetNotFound
@@ -91,54 +92,152 @@ def plan_validation(records: list[dict[str, Any]], previous: dict[str, dict[str,
     return dirty, sorted(set(previous) - set(by_date))
 
 
-def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = None, full: bool = False,
-                     progress: Progress = _noop) -> ValidateResult:
-    """Validate the partitions whose files or rules changed since their last run (all with ``full``)."""
-    from quality_rules.runner import SourceFile, run_validation
+def outcome_key(dataset: str, run_id: str) -> str:
+    """Where the validate step (in-process Lambda or Glue job) leaves its outcome for publish."""
+    return f"runs/dataset={dataset}/run_id={run_id}/outcome.json"
+
+
+def plan_run(settings: Settings, dataset: str, *, full: bool = False, engine: str | None = None) -> dict[str, Any]:
+    """What a run must do for ``dataset``: the Plan state's output (``$.plan`` in the state machine).
+
+    ``action`` is ``skip`` (no rules: crawled only; or every partition up to date and loaded) or
+    ``validate``; ``engine`` is ``inprocess`` (pandas, in the Lambda) or ``spark`` (the Glue job),
+    picked by input size as ``auto`` does; ``dates`` are the partitions to validate, ``dropped``
+    those whose files are all gone; ``rules_version`` pins the rule set for the whole run.
+    """
+    from quality_rules.exceptions import RuleSetNotFoundError
 
     store = catalog_components.catalog_store(settings)
     records = [r for r in store.list_objects(dataset) if r.get("status") in VALIDATABLE]
-    previous = (store.get_dataset(dataset) or {}).get("validation_partitions") or {}
+    ds_item = store.get_dataset(dataset) or {}
+    previous = ds_item.get("validation_partitions") or {}
     if not records and not previous:
         raise DatasetNotFound(dataset)
-    ruleset = rules_store(settings).get(dataset)
+    try:
+        ruleset = rules_store(settings).get(dataset)
+    except RuleSetNotFoundError:
+        return {"action": "skip", "no_rules": True,
+                "reason": f"no rules for dataset {dataset!r}: crawled only, not validated or loaded "
+                          "(add rules with `datalake rules put`)"}
     dirty, vanished = plan_validation(records, previous, ruleset.digest, full=full)
+    todo = [r for r in records if ingest_date(r) in dirty]
+    nbytes = sum(int(r.get("size") or 0) for r in todo)
+    base = {"dates": dirty, "dropped": vanished, "files": len(todo), "bytes": nbytes,
+            "rules_version": ruleset.version, "rules_digest": ruleset.digest}
+    if not dirty and not vanished and not ds_item.get("load_pending"):
+        return {"action": "skip", "reason": "every partition is up to date with its files and rules", **base}
+    chosen = engine or choose_engine(settings, nbytes)
+    return {"action": "validate", "engine": "spark" if chosen == "spark" else "inprocess", **base}
+
+
+def validate_run(settings: Settings, dataset: str, run_id: str, plan: dict[str, Any], *, engine: str = "pandas",
+                 progress: Progress = _noop) -> dict[str, Any]:
+    """Validate the planned partitions and write run-scoped split output plus the outcome JSON.
+
+    Nothing becomes visible to readers here: files go under ``run=<run_id>/`` folders no Glue
+    partition points at yet, and ``publish_run`` switches the partitions. Returns a small summary.
+    """
+    from quality_rules.runner import SourceFile, run_validation
+
+    store = catalog_components.catalog_store(settings)
+    dates = set(plan.get("dates") or [])
+    records = [r for r in store.list_objects(dataset) if r.get("status") in VALIDATABLE and ingest_date(r) in dates]
+    present = {ingest_date(r) for r in records}
+    # A planned partition whose files were all deleted since the plan is dropped rather than validated.
+    dropped = sorted({*(plan.get("dropped") or []), *(dates - present)})
+    doc: dict[str, Any] = {"run_id": run_id, "dataset": dataset, "dates": sorted(present), "dropped": dropped,
+                           "rules_version": plan.get("rules_version"), "rules_digest": plan.get("rules_digest"),
+                           "sources": [{k: r.get(k) for k in ("bucket", "key", "version_id", "etag", "arrival_time")}
+                                       for r in records],
+                           "outcome": None, "tables": {}, "uploaded": 0}
     s3 = aws.client("s3", settings)
-    if not dirty:
+    if records:
+        ruleset = rules_store(settings).get(dataset, plan.get("rules_version"))
+        wr, session = aws.wrangler(settings), aws.session(settings)
+        work = Path(tempfile.mkdtemp(prefix=f"validate-{dataset}-", dir=_tmp(settings)))
+        try:
+            sources = []
+            for r in records:
+                local = work / "in" / uuid.uuid4().hex
+                local.parent.mkdir(parents=True, exist_ok=True)
+                progress(f"staging s3://{r['bucket']}/{r['key']}")
+                wr.s3.download(path=f"s3://{r['bucket']}/{r['key']}", local_file=str(local),
+                               version_id=r.get("version_id"), boto3_session=session)
+                sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
+                                          compression=r.get("compression") or "none", ingest_date=ingest_date(r)))
+            progress(f"validating {len(sources)} file(s) of {len(present)} partition(s) with {engine}")
+            out = work / "out"
+            outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
+                                     engine=engine, run_id=run_id, spark_master=settings.spark_master)
+            doc["uploaded"] = _publish(lambda f, key: wr.s3.upload(local_file=str(f),
+                                                                   path=f"s3://{settings.lake_bucket}/{key}",
+                                                                   boto3_session=session),
+                                       out, settings.lake_bucket, run_id, progress)
+            doc["outcome"] = outcome.to_dict()
+            doc["tables"] = _split_tables(out, dataset)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    s3.put_object(Bucket=settings.lake_bucket, Key=outcome_key(dataset, run_id),
+                  Body=json.dumps(doc, default=str).encode(), ContentType="application/json")
+    o = doc["outcome"] or {}
+    return {"outcome": f"s3://{settings.lake_bucket}/{outcome_key(dataset, run_id)}", "engine": engine,
+            "partitions": len(present), "dropped": len(dropped), "files": len(records),
+            "rows_in": o.get("rows_in", 0), "accepted": o.get("accepted", 0), "rejected": o.get("rejected", 0)}
+
+
+def read_outcome(settings: Settings, dataset: str, run_id: str) -> dict[str, Any]:
+    from pipeline.exceptions import OutcomeMissing
+
+    key = outcome_key(dataset, run_id)
+    try:
+        body = aws.client("s3", settings).get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise OutcomeMissing(f"s3://{settings.lake_bucket}/{key}") from None
+        raise
+    return json.loads(body)
+
+
+def publish_run(settings: Settings, dataset: str, run_id: str) -> ValidateResult:
+    """Make a validated run visible: repoint its Glue partitions (one catalog write each, atomic for
+    readers), drop vanished partitions, delete older runs' files, record the outcome in the catalog.
+    Idempotent, so a retried publish is harmless."""
+    from quality_rules.runner import ValidationOutcome
+
+    doc = read_outcome(settings, dataset, run_id)
+    store = catalog_components.catalog_store(settings)
+    previous = (store.get_dataset(dataset) or {}).get("validation_partitions") or {}
+    vanished = [d for d in doc["dropped"] if d in previous or d not in doc["dates"]]
+    s3 = aws.client("s3", settings)
+    if doc["outcome"] is None:
         if vanished:
             _drop_partitions(settings, dataset, vanished)
             _collect_garbage(s3, settings.lake_bucket, dataset, dates=vanished, keep=None)
-            store.update_dataset(dataset, {"validation_partitions": {d: v for d, v in previous.items()
-                                                                     if d not in vanished}})
+        store.update_dataset(dataset, {"validation_partitions": {d: v for d, v in previous.items() if d not in vanished},
+                                       **({"load_pending": True} if vanished else {})})
         return ValidateResult(None, [], 0, [], vanished)
-    records = [r for r in records if ingest_date(r) in dirty]
-    wr, session = aws.wrangler(settings), aws.session(settings)
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    chosen = engine or choose_engine(settings, sum(int(r.get("size") or 0) for r in records))
-    work = Path(tempfile.mkdtemp(prefix=f"validate-{dataset}-", dir=_tmp(settings)))
-    try:
-        sources = []
-        for r in records:
-            local = work / "in" / uuid.uuid4().hex
-            local.parent.mkdir(parents=True, exist_ok=True)
-            progress(f"staging s3://{r['bucket']}/{r['key']}")
-            wr.s3.download(path=f"s3://{r['bucket']}/{r['key']}", local_file=str(local),
-                           version_id=r.get("version_id"), boto3_session=session)
-            sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
-                                      compression=r.get("compression") or "none", ingest_date=ingest_date(r)))
-        progress(f"validating {len(sources)} file(s) of {len(dirty)} partition(s) with {chosen}")
-        out = work / "out"
-        outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
-                                 engine=chosen, run_id=run_id, spark_master=settings.spark_master)
-        uploaded = _publish(lambda f, key: wr.s3.upload(local_file=str(f), path=f"s3://{settings.lake_bucket}/{key}",
-                                                        boto3_session=session),
-                            out, settings.lake_bucket, run_id, progress)
-        tables = _register_split_tables(settings, dataset, out, run_id, drop=vanished)
-        _collect_garbage(s3, settings.lake_bucket, dataset, dates=[*dirty, *vanished], keep=run_id)
-        _record_outcome(store, dataset, records, outcome, settings, previous, ruleset.digest, vanished)
-        return ValidateResult(outcome, tables, uploaded, dirty, vanished)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    tables = _register_split_tables(settings, dataset, doc["tables"], run_id, drop=vanished)
+    _collect_garbage(s3, settings.lake_bucket, dataset, dates=[*doc["dates"], *vanished], keep=run_id)
+    outcome = ValidationOutcome(**doc["outcome"])
+    _record_outcome(store, dataset, doc["sources"], outcome, settings, previous, doc["rules_digest"], vanished)
+    return ValidateResult(outcome, tables, int(doc.get("uploaded") or 0), doc["dates"], vanished)
+
+
+def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = None, full: bool = False,
+                     progress: Progress = _noop, run_id: str | None = None) -> ValidateResult:
+    """Plan, validate and publish in one call: the partitions whose files or rules changed since their
+    last run (all with ``full``)."""
+    from quality_rules.exceptions import RuleSetNotFoundError
+
+    plan = plan_run(settings, dataset, full=full, engine=engine)
+    if plan.get("no_rules"):
+        raise RuleSetNotFoundError(plan["reason"])
+    if plan["action"] == "skip" or (not plan["dates"] and not plan["dropped"]):
+        return ValidateResult(None, [], 0, [], [])
+    run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    chosen = "spark" if plan["engine"] == "spark" else "pandas"
+    validate_run(settings, dataset, run_id, plan, engine=chosen, progress=progress)
+    return publish_run(settings, dataset, run_id)
 
 
 def _tmp(settings: Settings) -> str:
@@ -163,24 +262,32 @@ def _publish(upload: Callable[[Path, str], None], root: Path, bucket: str, run_i
 SIDES = ("accepted", "rejected")
 
 
-def _register_split_tables(settings: Settings, dataset: str, out: Path, run_id: str, *,
+def _split_tables(out: Path, dataset: str) -> dict[str, dict[str, Any]]:
+    """Per side (accepted, rejected): its columns and the partitions (ingest dates) this run wrote."""
+    tables = {}
+    for side in SIDES:
+        files = sorted((out / side / f"dataset={dataset}").rglob("*.parquet"))
+        if files:
+            tables[side] = {"columns": schema_columns(pq.read_schema(files[0])),
+                            "dates": sorted({p.parent.name.split("=", 1)[1] for p in files})}
+    return tables
+
+
+def _register_split_tables(settings: Settings, dataset: str, split: dict[str, dict[str, Any]], run_id: str, *,
                            drop: list[str]) -> list[str]:
     """Glue tables accepted_<ds> / rejected_<ds>, partitioned by ingest_date; this run's partitions
     are switched to its folders, the others keep pointing at the runs that wrote them."""
     glue = glue_catalog(settings)
     names = []
     for side in SIDES:
-        files = sorted((out / side / f"dataset={dataset}").rglob("*.parquet"))
-        if not files:
+        if side not in split:
             continue
-        columns = schema_columns(pq.read_schema(files[0]))
         name = f"{side}_{glue_identifier(dataset)}"
         location = f"s3://{settings.lake_bucket}/{side}/dataset={dataset}/"
-        glue.upsert_table(table_input(name, "parquet", location, columns, ["ingest_date"],
+        glue.upsert_table(table_input(name, "parquet", location, split[side]["columns"], ["ingest_date"],
                                       extra={"datalake:dataset": dataset, "datalake:kind": side,
                                              "datalake:run_id": run_id}))
-        dates = sorted({p.parent.name.split("=", 1)[1] for p in files})
-        glue.set_partitions(name, [([d], f"{location}ingest_date={d}/run={run_id}/") for d in dates],
+        glue.set_partitions(name, [([d], f"{location}ingest_date={d}/run={run_id}/") for d in split[side]["dates"]],
                             drop=[[d] for d in drop])
         names.append(name)
     return names
@@ -224,7 +331,7 @@ def _record_outcome(store: Any, dataset: str, records: list[dict[str, Any]], out
                          **{k: sum(per_source.get(r["key"], {}).get(k, 0) for r in rs)
                             for k in ("rows", "accepted", "rejected")}}
     report_dir = summary["report_path"].rsplit("/", 1)[0] if summary.get("report_path") else None
-    store.update_dataset(dataset, {"validation_partitions": partitions, "validation": {
+    store.update_dataset(dataset, {"validation_partitions": partitions, "load_pending": True, "validation": {
         # Totals over every partition; the rest describes the last run (which may cover only some).
         "rows_in": sum(p["rows"] for p in partitions.values()),
         "accepted": sum(p["accepted"] for p in partitions.values()),
@@ -270,5 +377,5 @@ def load_dataset(settings: Settings, dataset: str) -> Any:
                              keep=current)
     for r in store.list_objects(dataset, status="validated"):
         store.update_object(dataset, r["bucket"], r["key"], r.get("version_id"), {"status": "loaded"})
-    store.update_dataset(dataset, {"warehouse_table": f"dq_accepted.{glue_identifier(dataset)}"})
+    store.update_dataset(dataset, {"warehouse_table": f"dq_accepted.{glue_identifier(dataset)}", "load_pending": False})
     return result
