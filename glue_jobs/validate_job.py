@@ -68,10 +68,44 @@ def load_ruleset(args: dict[str, str]) -> Any:
     return RulesStore(args["rules_table"], client).get(args["dataset"], version)
 
 
+def planned_main(argv: list[str]) -> int:
+    """The state machine's form (ValidateOnGlue's Arguments): --dataset --run_id --plan --rules_table
+    --catalog_table --lake_bucket; validates the planned partitions into run-scoped output and writes
+    the outcome JSON the publish step reads (pipeline.steps.validate_run)."""
+    import os
+
+    parser = argparse.ArgumentParser(prog="validate_job")
+    for k in ("dataset", "run_id", "plan", "rules_table", "catalog_table", "lake_bucket"):
+        parser.add_argument(f"--{k}", required=True)
+    parser.add_argument("--engine", default="spark")
+    parser.add_argument("--endpoint_url", default="")
+    ns, _unknown = parser.parse_known_args(argv[1:])
+    os.environ.update({"DATALAKE_RULES_TABLE": ns.rules_table, "DATALAKE_CATALOG_TABLE": ns.catalog_table,
+                       "DATALAKE_LAKE_BUCKET": ns.lake_bucket})
+    if ns.endpoint_url:
+        os.environ["DATALAKE_ENDPOINT_URL"] = ns.endpoint_url
+    from datalake_base.settings import get_settings, reset_settings_cache
+    from pipeline.steps import validate_run
+
+    reset_settings_cache()
+    try:
+        summary = validate_run(get_settings(), ns.dataset, ns.run_id, json.loads(ns.plan), engine=ns.engine)
+    except ValidationFailedError as exc:
+        print(json.dumps({"error": str(exc), "failures": exc.failures}))
+        return 2
+    except Exception as exc:  # the step function reads the reason from the last JSON line
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        return 1
+    print(json.dumps(summary, default=str))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from quality_rules.runner import run_validation
     from quality_rules.sources import SourceFile
 
+    if "--plan" in (sys.argv if argv is None else argv):
+        return planned_main(list(sys.argv if argv is None else argv))
     args = parse_args(list(sys.argv if argv is None else argv))
     try:
         sources = [SourceFile.from_dict(d) for d in json.loads(args["sources"])]

@@ -73,6 +73,9 @@ class RunStore:
                 raise RunNotFound(dataset, run_id) from None
             raise
 
+    def annotate(self, dataset: str, run_id: str, **attrs: Any) -> None:
+        self._set(dataset, run_id, attrs)
+
     def step_started(self, dataset: str, run_id: str, step: str) -> int:
         """Record an attempt of ``step``; returns its attempt number (retries count up)."""
         prev = (self.get(dataset, run_id).get("steps") or {}).get(step) or {}

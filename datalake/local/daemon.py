@@ -45,12 +45,17 @@ class ProgressFile:
 
 def _runtime(settings: Settings, ids: dict[str, str]) -> Any:
     from catalog import indexer
+    from datalake.local.pipeline import LocalPipeline
     from datalake.local.runtime import Runtime
     from ingestion import handler as ingest
     from ingestion import reconcile
+    from pipeline import trigger
 
+    # The pipeline's trigger and executors run only when automatic runs are on (DATALAKE_PIPELINE_AUTO).
+    auto = settings.pipeline_auto
     runtime = Runtime(settings, ids["queue_url"], ids["stream_arn"], ingest.handler, indexer.handler,
-                      reconcile.handler)
+                      reconcile.handler, trigger=trigger.stream_handler if auto else None,
+                      workers=[LocalPipeline(settings)] if auto else [])
     runtime.start()
     return runtime
 

@@ -136,8 +136,10 @@ SHARD_REFRESH_S = 10.0
 
 
 class StreamMapping(threading.Thread):
-    def __init__(self, settings: Settings, stream_arn: str, handler: Handler, stop: threading.Event, dlq_url: str) -> None:
-        super().__init__(name="stream-mapping", daemon=True)
+    def __init__(self, settings: Settings, stream_arn: str, handler: Handler, stop: threading.Event, dlq_url: str,
+                 function: str = "datalake-indexer") -> None:
+        super().__init__(name=f"stream-mapping-{function}", daemon=True)
+        self.function = function
         self.settings, self.stream_arn, self.handler, self.stop_event = settings, stream_arn, handler, stop
         self.streams = aws.client("dynamodbstreams", settings)
         self.sqs = aws.client("sqs", settings)
@@ -206,9 +208,9 @@ class StreamMapping(threading.Thread):
         for attempt in range(self.settings.stream_max_retries + 1):
             event = stream_event(pending, self.stream_arn, self.settings.region)
             try:
-                failed = _failed_ids(self.handler(event, LocalContext("datalake-indexer", region=self.settings.region)))
+                failed = _failed_ids(self.handler(event, LocalContext(self.function, region=self.settings.region)))
             except Exception:
-                log.exception("indexer handler raised; retrying the batch")
+                log.exception("stream handler raised; retrying the batch", extra={"function": self.function})
                 failed = {r["dynamodb"]["SequenceNumber"] for r in pending}
             if not failed:
                 return
@@ -219,7 +221,7 @@ class StreamMapping(threading.Thread):
         self.sqs.send_message(
             QueueUrl=self.dlq_url,
             MessageBody=json.dumps({
-                "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": "datalake-indexer"},
+                "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.function},
                 "DDBStreamBatchInfo": {
                     "shardId": shard_id, "streamArn": self.stream_arn, "batchSize": len(pending),
                     "startSequenceNumber": pending[0]["dynamodb"]["SequenceNumber"],
@@ -256,10 +258,16 @@ class ScheduleMapping(threading.Thread):
 
 
 class Runtime:
-    """Starts the event-source mappings; ``stop()`` ends them."""
+    """Starts the event-source mappings; ``stop()`` ends them.
+
+    ``trigger`` is the stream's second consumer (Lambda allows two mappings per stream): the
+    pipeline's change marker. ``workers`` are other services with start()/stop(timeout), such as
+    the pipeline's due poller and executor pool.
+    """
 
     def __init__(self, settings: Settings, queue_url: str, stream_arn: str,
-                 ingest: Handler, index: Handler, reconcile: Handler | None = None) -> None:
+                 ingest: Handler, index: Handler, reconcile: Handler | None = None,
+                 trigger: Handler | None = None, workers: list[Any] | None = None) -> None:
         self.stop_event = threading.Event()
         dlq_url = aws.client("sqs", settings).get_queue_url(QueueName=settings.indexer_dlq)["QueueUrl"]
         self.sqs = [
@@ -267,16 +275,23 @@ class Runtime:
             for i in range(settings.local_concurrency)
         ]
         self.stream = StreamMapping(settings, stream_arn, index, self.stop_event, dlq_url)
+        self.streams = [self.stream] + ([StreamMapping(settings, stream_arn, trigger, self.stop_event, dlq_url,
+                                                       function="datalake-pipeline-trigger")] if trigger else [])
+        self.workers = list(workers or [])
         self.schedules = [ScheduleMapping(settings, reconcile, self.stop_event, settings.reconcile_interval_s,
                                           "datalake-reconcile")] if reconcile and settings.reconcile_interval_s else []
 
     def start(self) -> None:
-        for t in [*self.sqs, self.stream, *self.schedules]:
+        for t in [*self.sqs, *self.streams, *self.schedules]:
             t.start()
+        for w in self.workers:
+            w.start()
 
     def stop(self, timeout: float = 5) -> None:
         self.stop_event.set()
-        for t in [*self.sqs, self.stream, *self.schedules]:
+        for w in self.workers:  # runs in flight finish (bounded by their own steps), queued ones are cancelled
+            w.stop(timeout)
+        for t in [*self.sqs, *self.streams, *self.schedules]:
             t.join(timeout)
             if t.is_alive():
                 log.warning("a mapping did not stop in time", extra={"thread": t.name, "timeout_s": timeout})

@@ -1,0 +1,135 @@
+"""The pipeline's local executors: the due poller (EventBridge Scheduler's stand-in) and a bounded
+pool running the state machine (Step Functions' stand-in), with the Glue job run by local Spark.
+
+Runs of different datasets run concurrently (``WORKERS``); Spark runs one job at a time (one JVM
+on a 2-core machine is the useful maximum). A run queued when the lake stops is ended ``failed``
+("cancelled") and its dataset marked due again, so it runs after the next `datalake up`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from datalake.local.stepfunctions import GLUE_SYNC, Execution, StateMachine, StatesError, load_definition, resolve_local
+from datalake_base.observability import logger
+from datalake_base.settings import Settings
+
+log = logger()
+WORKERS = 2
+TASKS = {"CrawlFunctionArn": "crawl_handler", "PlanFunctionArn": "plan_handler",
+         "ValidateFunctionArn": "validate_handler", "PublishFunctionArn": "publish_handler",
+         "LoadFunctionArn": "load_handler", "FinishFunctionArn": "finish_handler", "FailFunctionArn": "fail_handler"}
+_spark = threading.Lock()
+
+
+def substitutions(settings: Settings) -> dict[str, str]:
+    """The template's DefinitionSubstitutions, locally: each function is the Python handler itself."""
+    return {**{k: f"local:pipeline.tasks.{v}" for k, v in TASKS.items()},
+            "ValidateJobName": settings.validate_job_name, "RulesTable": settings.rules_table,
+            "CatalogTable": settings.catalog_table, "LakeBucket": settings.lake_bucket}
+
+
+def glue_job_runner(settings: Settings) -> Any:
+    """``glue:startJobRun.sync`` locally: the job's entry point in a subprocess (its own Spark driver),
+    with the ASL's Arguments; returns a JobRun as GetJobRun describes it, or fails with its error."""
+
+    def run(params: dict[str, Any]) -> dict[str, Any]:
+        args = [a for k, v in params.get("Arguments", {}).items() for a in (k, str(v))]
+        env = {**os.environ, "DATALAKE_ENDPOINT_URL": settings.effective_endpoint or "",
+               "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+        started = time.time()
+        with _spark:
+            proc = subprocess.run([sys.executable, "-m", "glue_jobs.validate_job", *args, "--engine", "spark",
+                                   "--endpoint_url", settings.effective_endpoint or ""],
+                                  capture_output=True, text=True, env=env, check=False)
+        run = {"JobName": params.get("JobName"), "Id": f"jr_local_{int(started)}", "StartedOn": started,
+               "CompletedOn": time.time(), "ExecutionTime": int(time.time() - started)}
+        if proc.returncode != 0:
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+            try:
+                message = json.loads(lines[-1]).get("error") if lines else None
+            except ValueError:
+                message = None
+            message = message or (proc.stderr.strip().splitlines() or ["exit code %d" % proc.returncode])[-1]
+            raise StatesError("States.TaskFailed", json.dumps({**run, "JobRunState": "FAILED", "ErrorMessage": message}))
+        return {**run, "JobRunState": "SUCCEEDED"}
+
+    return run
+
+
+def local_state_machine(settings: Settings, **kwargs: Any) -> StateMachine:
+    subs = substitutions(settings)
+    resources = {v: resolve_local(v) for k, v in subs.items() if k in TASKS}
+    resources[GLUE_SYNC] = glue_job_runner(settings)
+    return StateMachine(load_definition(subs), resources, **kwargs)
+
+
+class LocalPipeline:
+    def __init__(self, settings: Settings, *, machine: StateMachine | None = None, poll_s: float = 0.25,
+                 workers: int = WORKERS) -> None:
+        self.settings, self.poll_s = settings, poll_s
+        self.machine = machine or local_state_machine(settings)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pipeline-run")
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="pipeline-due-poller", daemon=True)
+        self.queued: dict[Future[Execution], dict[str, Any]] = {}
+        self.executions: list[Execution] = []
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop_event.wait(self.poll_s):
+            try:
+                self.poll_once()
+            except Exception:  # the poller must keep going whatever one poll does
+                log.exception("pipeline due poll failed; retrying")
+
+    def poll_once(self) -> int:
+        from pipeline import components
+        from pipeline.trigger import start_run
+
+        started = 0
+        for item in components.lease_store(self.settings).due():
+            if start_run(self.settings, item["dataset"], starter=self.submit):
+                started += 1
+        return started
+
+    def submit(self, state: dict[str, Any]) -> str:
+        execution_id = f"local:{state['run_id']}"
+        future = self.pool.submit(self._execute, state, execution_id)
+        self.queued[future] = state
+        future.add_done_callback(lambda f: self.queued.pop(f, None))
+        return execution_id
+
+    def _execute(self, state: dict[str, Any], execution_id: str) -> Execution:
+        ex = self.machine.run(state, execution_id)
+        self.executions.append(ex)
+        log.info("pipeline execution ended", extra={"execution": execution_id, "status": ex.status,
+                                                     "error": ex.error, "dataset": state["dataset"]})
+        return ex
+
+    def stop(self, timeout: float = 5) -> None:
+        from pipeline import components
+
+        self.stop_event.set()
+        self.thread.join(timeout)
+        pending = dict(self.queued)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for future, state in pending.items():
+            if not future.cancelled():
+                continue
+            ds = state["dataset"]
+            components.run_store(self.settings).finish(ds, state["run_id"], "failed", only_if_running=True,
+                                                       summary="cancelled: the local lake stopped before the run began",
+                                                       error={"step": "start", "reason": "cancelled"})
+            leases = components.lease_store(self.settings)
+            leases.release(ds, state["owner"], automatic=True)
+            leases.set_due(ds, time.time())  # it runs after the next `datalake up`
