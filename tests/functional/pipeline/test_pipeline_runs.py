@@ -1,0 +1,183 @@
+"""Whole pipeline runs on the real local endpoint: the catalog stream marks the dataset, the due
+poller starts a run under its lease, the local executor runs the repo's state machine with the
+real task handlers (pandas engine, local warehouse, DuckDB query engine)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import duckdb
+import pytest
+
+from athena_queries.engine import run_query
+from catalog import components as catalog_components
+from datalake.demo import RULES_FILE
+from datalake.local.pipeline import LocalPipeline, local_state_machine
+from datalake.local.provision import provision
+from datalake.local.runtime import stream_event
+from datalake.samples import generate_jobs_csv
+from datalake_base import aws
+from datalake_base.settings import get_settings, reset_settings_cache
+from ingestion import components
+from ingestion.events import ObjectEvent
+from pipeline import components as pipeline_components
+from pipeline import trigger
+from quality_rules.store import rules_store
+from warehouse import build_warehouse
+
+KEY = "jobs/batch=1/postings.csv"
+
+
+class Stream:
+    """Reads the catalog table's stream from where it was last read, as the runtime's mapping does."""
+
+    def __init__(self, settings, stream_arn: str) -> None:
+        self.settings, self.arn = settings, stream_arn
+        self.client = aws.client("dynamodbstreams", settings)
+        self.its: dict[str, str] = {}
+
+    def drain(self) -> dict:
+        records = []
+        for shard in self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
+            sid = shard["ShardId"]
+            it = self.its.get(sid) or self.client.get_shard_iterator(
+                StreamArn=self.arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            while it:
+                resp = self.client.get_records(ShardIterator=it, Limit=1000)
+                records += resp["Records"]
+                it = resp.get("NextShardIterator")
+                if not resp["Records"]:
+                    break
+            self.its[sid] = it
+        return stream_event(records, self.arn, self.settings.region)
+
+
+@pytest.fixture
+def lake(local_settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("DATALAKE_PIPELINE_DEBOUNCE", "0")
+    reset_settings_cache()
+    settings = get_settings()
+    ids = provision(settings)
+    return settings, Stream(settings, ids["stream_arn"]), tmp_path
+
+
+def _arrive(settings, key: str, rows: int, seed: int, tmp_path) -> None:
+    path = tmp_path / f"{seed}.csv"
+    generate_jobs_csv(path, rows=rows, seed=seed)
+    aws.client("s3", settings).upload_file(str(path), settings.landing_bucket, key)
+    components.arrivals(settings).process(ObjectEvent(
+        kind="created", bucket=settings.landing_bucket, key=key, event_name="ObjectCreated:Put",
+        event_time="2026-11-25T10:00:00Z", source="s3"))
+
+
+def _run_due(settings) -> list:
+    """One tick of the due poller, then wait for the executions it started."""
+    pipe = LocalPipeline(settings, machine=local_state_machine(settings, time_scale=0))
+    started = pipe.poll_once()
+    pipe.pool.shutdown(wait=True)
+    assert len(pipe.executions) == started
+    return pipe.executions
+
+
+def _runs(settings, dataset="jobs"):
+    return pipeline_components.run_store(settings).list(dataset)
+
+
+def test_an_arrival_runs_the_whole_pipeline_by_itself_and_its_own_writes_do_not_trigger_again(lake):
+    settings, stream, tmp = lake
+    rules_store(settings).put_items(json.loads(RULES_FILE.read_text()))
+    _arrive(settings, KEY, 800, 3, tmp)
+
+    assert trigger.stream_handler(stream.drain()) == {"batchItemFailures": []}
+    (ex,) = _run_due(settings)
+
+    assert ex.status == "SUCCEEDED", ex
+    (run,) = _runs(settings)
+    assert run["status"] == "succeeded" and run["trigger"] == "auto"
+    assert [s for s in ("crawl", "plan", "validate", "publish", "load") if run["steps"][s]["outcome"] == "ok"] == [
+        "crawl", "plan", "validate", "publish", "load"]
+    accepted = run["steps"]["publish"]["counts"]["accepted"]
+    assert accepted + run["steps"]["publish"]["counts"]["rejected"] == 800
+    assert run_query(settings, "SELECT count(*) FROM accepted_jobs").rows[0][0] == accepted
+    assert build_warehouse(settings).query("SELECT count(*) FROM dq_accepted.jobs").rows[0][0] == accepted
+    store = catalog_components.catalog_store(settings)
+    assert store.get_object("jobs", settings.landing_bucket, KEY, None)["status"] == "loaded"
+    assert store.get_dataset("jobs")["pipeline_last_run"]["status"] == "succeeded"
+
+    # the run's own writes (statuses, dataset item, run record, lease) come through the stream too
+    leases = pipeline_components.lease_store(settings)
+    before = leases.get("jobs")["changes"]
+    trigger.stream_handler(stream.drain())
+    assert leases.get("jobs")["changes"] == before and leases.due(time.time() + 3600) == []
+
+
+def test_a_dataset_without_rules_is_crawled_only_and_its_record_says_so(lake):
+    settings, stream, tmp = lake
+    _arrive(settings, KEY, 50, 4, tmp)
+    trigger.stream_handler(stream.drain())
+
+    (ex,) = _run_due(settings)
+
+    assert ex.status == "SUCCEEDED"
+    (run,) = _runs(settings)
+    assert "no rules" in run["summary"] and "validate" not in run["steps"] and "load" not in run["steps"]
+    ds = catalog_components.catalog_store(settings).get_dataset("jobs")
+    assert ds["glue_table"] == "jobs" and "no rules" in ds["pipeline_last_run"]["summary"]
+    assert aws.client("glue", settings).get_tables(DatabaseName=settings.glue_database)["TableList"][0]["Name"] == "jobs"
+
+
+def test_a_rule_on_a_missing_column_fails_the_run_with_the_reason_and_keeps_the_last_publication(lake):
+    settings, stream, tmp = lake
+    rules = json.loads(RULES_FILE.read_text())
+    rules_store(settings).put_items(rules)
+    _arrive(settings, KEY, 300, 5, tmp)
+    trigger.stream_handler(stream.drain())
+    _run_due(settings)
+    good = run_query(settings, "SELECT count(*) FROM accepted_jobs").rows[0][0]
+
+    rules[0]["column_name"] = "no_such_column"
+    rules_store(settings).put_items(rules)
+    _arrive(settings, "jobs/batch=2/more.csv", 100, 6, tmp)
+    trigger.stream_handler(stream.drain())
+    (ex,) = _run_due(settings)
+
+    assert ex.status == "FAILED"
+    latest = _runs(settings)[0]
+    assert latest["status"] == "failed" and latest["error"]["step"] == "validate"
+    assert "no_such_column" in latest["error"]["reason"] and latest["steps"]["validate"]["attempts"] == 3
+    assert "no_such_column" in catalog_components.catalog_store(settings).get_dataset("jobs")["pipeline_last_run"]["summary"]
+    assert run_query(settings, "SELECT count(*) FROM accepted_jobs").rows[0][0] == good  # nothing half-published
+    assert pipeline_components.lease_store(settings).get("jobs").get("owner") is None  # lease released
+
+
+def test_a_failing_copy_fails_the_run_at_load(lake):
+    settings, stream, tmp = lake
+    rules_store(settings).put_items(json.loads(RULES_FILE.read_text()))
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.state_path / "warehouse.duckdb"))  # a table COPY cannot fit into
+    con.execute("CREATE SCHEMA dq_accepted; CREATE TABLE dq_accepted.jobs (a INTEGER, b INTEGER)")
+    con.close()
+    _arrive(settings, KEY, 100, 7, tmp)
+    trigger.stream_handler(stream.drain())
+
+    (ex,) = _run_due(settings)
+
+    run = _runs(settings)[0]
+    assert ex.status == "FAILED" and run["error"]["step"] == "load"
+    assert run["steps"]["publish"]["outcome"] == "ok" and run["steps"]["load"]["attempts"] == 3
+    assert "dq_accepted.jobs" in run["error"]["reason"]
+
+
+def test_a_switched_off_dataset_does_not_run_until_switched_on(lake):
+    settings, stream, tmp = lake
+    rules_store(settings).put_items(json.loads(RULES_FILE.read_text()))
+    _arrive(settings, KEY, 50, 8, tmp)
+    trigger.set_enabled(settings, "jobs", False)
+    trigger.stream_handler(stream.drain())
+
+    assert _run_due(settings) == [] and _runs(settings) == []
+
+    trigger.set_enabled(settings, "jobs", True)
+    (ex,) = _run_due(settings)
+    assert ex.status == "SUCCEEDED" and _runs(settings)[0]["steps"]["load"]["outcome"] == "ok"
