@@ -267,16 +267,16 @@ def search(text: str, dataset: str | None, status: str | None, limit: int, as_js
 @click.argument("dataset")
 def crawl(dataset: str) -> None:
     """Infer DATASET's schema from its files and register its Glue table and partitions."""
-    from pipeline.steps import crawl_dataset
+    from pipeline.manual import run_steps
 
     s = _settings()
     _require_lake(s)
-    with _errors():
-        r = crawl_dataset(s, dataset)
-    console.print(f"table [bold]{s.glue_database}.{r.tables[0]}[/]: {len(r.columns)} columns from {r.files} file(s); "
-                  f"partition keys {r.partition_keys or '-'}; {r.partitions_added} partition(s) added")
-    if r.skipped:
-        console.print(f"[yellow]skipped {len(r.skipped)} file(s) of another format:[/] {', '.join(r.skipped[:5])}")
+    with _errors():  # the pipeline's crawl step, under the dataset's lease, recorded as a manual run
+        r = run_steps(s, dataset, ("crawl",))["crawl"]
+    console.print(f"table [bold]{s.glue_database}.{r['tables'][0]}[/]: {r['columns']} columns from {r['files']} file(s); "
+                  f"partition keys {r['partition_keys'] or '-'}; {r['partitions_added']} partition(s) added")
+    if r["skipped"]:
+        console.print(f"[yellow]skipped {r['skipped']} file(s) of another format[/]")
 
 
 # --- rules ---------------------------------------------------------------------------------------------
@@ -303,6 +303,9 @@ def rules_put(file: Path) -> None:
         for ds, its in by_ds.items():
             rs = store.put_items(its)
             console.print(f"dataset [bold]{ds}[/]: {len(its)} rule item(s) stored; rule set version {rs.version}")
+            from pipeline.trigger import rules_changed
+
+            rules_changed(s, ds)  # new rules re-validate the dataset: an automatic run after the debounce
 
 
 @rules.command("list")
@@ -341,22 +344,28 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
 
     Only ingest-date partitions whose files or rules changed since their last run are validated.
     """
-    from pipeline.steps import validate_dataset
+    from pipeline.manual import run_steps
+    from pipeline.steps import read_outcome
 
     s = _settings()
     _require_lake(s)
-    with _errors(), console.status("validating...") as st:
-        r = validate_dataset(s, dataset, engine=None if engine in (None, "auto") else engine, full=full,
-                             progress=lambda m: st.update(m))
-    if r.dropped:
-        console.print(f"dropped partition(s) {', '.join(r.dropped)}: all their files were removed")
-    if r.outcome is None:
-        if r.up_to_date:
-            console.print(f"{dataset}: every partition is up to date with its files and rules (use --full to re-run)")
+    with _errors(), console.status("validating..."):  # plan, validate, publish: the pipeline's steps, under its lease
+        state = run_steps(s, dataset, ("plan", "validate", "publish"), engine=None if engine in (None, "auto") else engine,
+                          full=full)
+        doc = read_outcome(s, dataset, state["run_id"]) if "publish" in state else None
+    if state["plan"]["action"] == "skip":
+        if state["plan"].get("no_rules"):
+            raise click.ClickException(state["plan"]["reason"])
+        console.print(f"{dataset}: every partition is up to date with its files and rules (use --full to re-run)")
         return
-    console.print(f"partition(s) validated: {', '.join(r.dates)}")
-    _print_outcome(r.outcome.to_dict())
-    console.print(f"tables: {', '.join(f'{s.glue_database}.{t}' for t in r.tables)}; {r.uploaded} file(s) published")
+    if doc and doc["dropped"]:
+        console.print(f"dropped partition(s) {', '.join(doc['dropped'])}: all their files were removed")
+    if not doc or doc["outcome"] is None:
+        return
+    console.print(f"partition(s) validated: {', '.join(doc['dates'])} (run {state['run_id']})")
+    _print_outcome(doc["outcome"])
+    console.print(f"tables: {', '.join(f'{s.glue_database}.{t}' for t in state['publish']['tables'])}; "
+                  f"{doc['uploaded']} file(s) published")
 
 
 def _print_outcome(o: dict[str, Any]) -> None:
@@ -373,13 +382,13 @@ def _print_outcome(o: dict[str, Any]) -> None:
 @click.argument("dataset")
 def load(dataset: str) -> None:
     """COPY DATASET's accepted rows into the warehouse table dq_accepted.<dataset>."""
-    from pipeline.steps import load_dataset
+    from pipeline.manual import run_steps
 
     s = _settings()
     _require_lake(s)
-    with _errors(), console.status("loading..."):
-        r = load_dataset(s, dataset)
-    console.print(f"loaded {r.rows_loaded} row(s) from {r.files} file(s) into {r.table}")
+    with _errors(), console.status("loading..."):  # the pipeline's load step, under the dataset's lease
+        r = run_steps(s, dataset, ("load",))["load"]
+    console.print(f"loaded {r['rows_loaded']} row(s) from {r['files']} file(s) into {r['table']}")
 
 
 @main.command()
@@ -471,8 +480,10 @@ def demo(rows: int, engine: str, keep_running: bool) -> None:
 
 
 from datalake.cli_arrivals import register  # noqa: E402 - arrival-path commands (dlq, reconcile)
+from datalake.cli_pipeline import register as register_pipeline  # noqa: E402 - runs, run, pipeline on|off|status
 
 register(main)
+register_pipeline(main)
 
 if __name__ == "__main__":
     main()

@@ -61,7 +61,8 @@ def crawl_handler(event: State, context: Any = None, *, strict: bool = False) ->
             if strict:
                 raise
             return {"files": 0, "tables": [], "partitions_added": 0}
-        return {"files": r.files, "tables": r.tables, "partitions_added": r.partitions_added, "skipped": len(r.skipped)}
+        return {"files": r.files, "tables": r.tables, "columns": len(r.columns), "partition_keys": r.partition_keys,
+                "partitions_added": r.partitions_added, "skipped": len(r.skipped)}
 
     return _step("crawl", event, work)
 

@@ -66,6 +66,15 @@ def stream_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     return {"batchItemFailures": [{"itemIdentifier": s} for s in failures]}
 
 
+def rules_changed(settings: Settings, dataset: str) -> None:
+    """New rules re-validate every partition: mark the dataset changed, as an arrival would (the
+    rules table has no stream of its own)."""
+    if settings.pipeline_auto:
+        due = time.time() + settings.pipeline_debounce_s
+        components.lease_store(settings).mark_changed(dataset, 1, due)
+        schedule.wakeups(settings).at(dataset, due)
+
+
 def enabled(settings: Settings, dataset: str) -> bool:
     ds = catalog_components.catalog_store(settings).get_dataset(dataset) or {}
     return settings.pipeline_auto and ds.get("pipeline_enabled") is not False

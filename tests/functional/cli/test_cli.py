@@ -34,7 +34,7 @@ def _drop(settings, key: str, body: bytes) -> None:
 def test_every_command_has_help():
     runner = CliRunner()
     for cmd in ["up", "down", "status", "datasets", "show", "search", "crawl", "rules", "validate", "load", "query",
-                "demo", "serve", "dlq", "reconcile"]:
+                "demo", "serve", "dlq", "reconcile", "runs", "run", "pipeline"]:
         result = runner.invoke(main, [cmd, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, cmd
 
@@ -71,7 +71,7 @@ def test_bad_input_gives_a_one_line_error_not_a_traceback(run):
         (("query", "DROP TABLE x"), "not allowed"),
         (("query", "SELECT * FROM missing_t"), "datalake crawl"),
         (("crawl", "nope"), "no catalogued files"),
-        (("load", "nope"), "datalake validate nope"),
+        (("load", "nope"), "no catalogued files"),  # checked before a run (and its lease) is created
         (("show", "nope"), "no catalogued files"),
     ]:
         code, out = run(*args)
