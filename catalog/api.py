@@ -69,6 +69,13 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
             raise HTTPException(404, str(DatasetNotFound(dataset)))
         return {"dataset": _public(ds or {}), "files": [_public(f) for f in files]}
 
+    @api.get("/datasets/{dataset}/runs")
+    def list_runs(dataset: str, s: Store, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict[str, Any]]:
+        """The dataset's pipeline runs, newest first: trigger, status, each step's outcome, why one failed."""
+        if s.get_dataset(dataset) is None and not s.list_objects(dataset):
+            raise HTTPException(404, str(DatasetNotFound(dataset)))
+        return [_public(r) for r in s.list_runs(dataset, limit)]
+
     @api.get("/search")
     def search_catalog(idx: Search, q: str = "", dataset: str | None = None, status_: Annotated[
             str | None, Query(alias="status")] = None, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:

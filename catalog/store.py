@@ -360,6 +360,14 @@ class CatalogStore:
             **extra,
         )
 
+    # --- pipeline runs (written by the pipeline stage; item design in docs/architecture.md) -----------
+    def list_runs(self, dataset: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The dataset's latest pipeline runs, newest first (run ids start with their UTC start time)."""
+        resp = self.client.query(TableName=self.table, ConsistentRead=True, ScanIndexForward=False, Limit=limit,
+                                 KeyConditionExpression="pk = :pk AND begins_with(sk, :r)",
+                                 ExpressionAttributeValues={":pk": {"S": f"DS#{dataset}"}, ":r": {"S": "RUN#"}})
+        return [deserialize(i) for i in resp["Items"]]
+
     # --- paging ----------------------------------------------------------------------------------
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("query")

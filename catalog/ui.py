@@ -83,6 +83,6 @@ def ui_router(*, token: str, store: Callable[[], CatalogStore], search: Callable
         ds, files = s.get_dataset(dataset), s.list_objects(dataset)
         if ds is None and not files:
             raise HTTPException(404, f"no dataset {dataset!r}")
-        return page(request, "dataset.html", dataset=dataset, ds=ds or {}, files=files)
+        return page(request, "dataset.html", dataset=dataset, ds=ds or {}, files=files, runs=s.list_runs(dataset, 20))
 
     return router

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from catalog.store import _SER, deserialize, serialize, to_dynamo
+from catalog.store import _SER, CatalogStore, deserialize, serialize, to_dynamo
 from pipeline.exceptions import RunNotFound
 
 STEPS = ("crawl", "plan", "validate", "publish", "load")
@@ -52,10 +52,7 @@ class RunStore:
         return deserialize(resp["Item"])
 
     def list(self, dataset: str, limit: int = 20) -> list[dict[str, Any]]:
-        resp = self.client.query(TableName=self.table, ConsistentRead=True, ScanIndexForward=False, Limit=limit,
-                                 KeyConditionExpression="pk = :pk AND begins_with(sk, :r)",
-                                 ExpressionAttributeValues={":pk": {"S": f"DS#{dataset}"}, ":r": {"S": "RUN#"}})
-        return [deserialize(i) for i in resp["Items"]]
+        return CatalogStore(self.table, self.client).list_runs(dataset, limit)
 
     def _set(self, dataset: str, run_id: str, sets: dict[str, Any], names: dict[str, str] | None = None,
              condition: str = "attribute_exists(pk)") -> None:

@@ -72,3 +72,27 @@ def test_search_and_dataset_pages_escape_untrusted_names(browser):
 def test_the_json_api_still_needs_the_bearer_token_even_with_a_ui_session(browser):
     _sign_in(browser)
     assert browser.get("/datasets").status_code == 401
+
+
+def test_the_dataset_page_and_the_api_show_the_run_history_with_a_failure_reason(browser, local_settings):
+    from pipeline import components as pipeline_components
+
+    runs = pipeline_components.run_store(local_settings)
+    runs.create("jobs", "20261125T100000000-aaaaaa", "auto")
+    runs.step_started("jobs", "20261125T100000000-aaaaaa", "validate")
+    runs.step_ended("jobs", "20261125T100000000-aaaaaa", "validate", outcome="error",
+                    error="RuleDefinitionError: rules name columns ['<b>nope</b>']")
+    runs.finish("jobs", "20261125T100000000-aaaaaa", "failed",
+                summary="validate failed: rules name columns ['<b>nope</b>']",
+                error={"step": "validate", "reason": "rules name columns ['<b>nope</b>']"})
+    runs.create("jobs", "20261125T110000000-bbbbbb", "manual")
+    _sign_in(browser)
+
+    page = browser.get("/ui/datasets/jobs").text
+    api = browser.get("/datasets/jobs/runs", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+
+    assert "Pipeline runs" in page and "20261125T100000000-aaaaaa" in page
+    assert "validate: rules name columns" in page and "<b>nope</b>" not in page  # the reason, escaped
+    assert [r["run_id"] for r in api] == ["20261125T110000000-bbbbbb", "20261125T100000000-aaaaaa"]
+    assert api[1]["error"]["step"] == "validate" and "pk" not in api[1]
+    assert browser.get("/datasets/nope/runs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
