@@ -1,5 +1,8 @@
 """The walking skeleton, end to end, against a live local lake (endpoint + runtime processes).
 
+The demo only drops files: the automatic pipeline (debounce, lease, local state machine, Glue job on
+local Spark) does the rest.
+
 Drives the demo flow and checks what a user sees with means independent of the code under test:
 the catalog records in DynamoDB, a search hit, the split Parquet read back from the lake bucket,
 Great Expectations run directly on the source rows, and a query answer recomputed with pandas.
@@ -92,6 +95,7 @@ def test_split_partitions_every_row_and_matches_great_expectations(lake):
     accepted, rejected = _lake_parquet(settings, "accepted"), _lake_parquet(settings, "rejected")
 
     assert len(accepted) + len(rejected) == len(source) == summary.outcome["rows_in"]
+    assert summary.outcome["engine"] == "spark"  # the automatic run took the state machine's Glue-job branch
     lineage = pd.concat([accepted, rejected])[["source_key", "source_row"]]
     assert not lineage.duplicated().any()
     per_rule_rejected = {msg: int(rejected["reject_reasons"].apply(lambda rs, m=msg: m in list(rs)).sum())
