@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import signal
 import json
 import statistics
 import sys
@@ -55,7 +56,9 @@ def expected_accepted(body: bytes) -> int:
     return int((~bad).sum())
 
 
-def one_mb_csv(workdir: Path, seed: int, target: int = 1024**2) -> bytes:
+def one_mb_csv(workdir: Path, seed: int, target: int = 1_000_000) -> bytes:
+    # 1 MB, not 1 MiB: an object longer than DATALAKE_PROFILE_HEAD_BYTES (1 MiB) whose head ends inside
+    # a quoted multi-line field is quarantined as ragged by the arrival profiler (reported separately).
     path = workdir / f"drop-{seed}.csv"
     rows = 4000
     generate_jobs_csv(path, rows=rows, seed=seed)
@@ -77,6 +80,7 @@ def main() -> None:
     ap.add_argument("--debounce", type=float, default=5.0, help="DATALAKE_PIPELINE_DEBOUNCE for the lake (s)")
     ap.add_argument("--timeout", type=float, default=180.0, help="give up on one drop after this many seconds")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the lake it started is stopped on the way out
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp, lake_environment(
             Path(tmp) / "state", DATALAKE_PIPELINE_DEBOUNCE=str(args.debounce),
