@@ -122,7 +122,7 @@ def plan_run(settings: Settings, dataset: str, *, full: bool = False, engine: st
     dirty, vanished = plan_validation(records, previous, ruleset.digest, full=full)
     todo = [r for r in records if ingest_date(r) in dirty]
     nbytes = sum(int(r.get("size") or 0) for r in todo)
-    base = {"dates": dirty, "dropped": vanished, "files": len(todo), "bytes": nbytes,
+    base = {"dates": dirty, "dropped": vanished, "files": len(todo), "bytes": nbytes, "full": full,
             "rules_version": ruleset.version, "rules_digest": ruleset.digest}
     if not dirty and not vanished and not ds_item.get("load_pending"):
         return {"action": "skip", "reason": "every partition is up to date with its files and rules", **base}
@@ -151,13 +151,18 @@ def validate_run(settings: Settings, dataset: str, run_id: str, plan: dict[str, 
                                        for r in records],
                            "outcome": None, "tables": {}, "uploaded": 0}
     s3 = aws.client("s3", settings)
+    previous = (store.get_dataset(dataset) or {}).get("validation_partitions") or {}
+    carried = {} if plan.get("full") else carry_forward(records, previous, plan.get("rules_digest"))
+    if len(carried) == len(records):
+        carried = {}  # nothing new to validate (a partition lost a file): validate it whole
+    fresh = [r for r in records if r["key"] not in carried]
     if records:
         ruleset = rules_store(settings).get(dataset, plan.get("rules_version"))
         wr, session = aws.wrangler(settings), aws.session(settings)
         work = Path(tempfile.mkdtemp(prefix=f"validate-{dataset}-", dir=_tmp(settings)))
         try:
             sources = []
-            for r in records:
+            for r in fresh:
                 local = work / "in" / uuid.uuid4().hex
                 local.parent.mkdir(parents=True, exist_ok=True)
                 progress(f"staging s3://{r['bucket']}/{r['key']}")
@@ -165,7 +170,8 @@ def validate_run(settings: Settings, dataset: str, run_id: str, plan: dict[str, 
                                version_id=r.get("version_id"), boto3_session=session)
                 sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
                                           compression=r.get("compression") or "none", ingest_date=ingest_date(r)))
-            progress(f"validating {len(sources)} file(s) of {len(present)} partition(s) with {engine}")
+            progress(f"validating {len(sources)} file(s) of {len(present)} partition(s) with {engine}; "
+                     f"{len(carried)} unchanged file(s) carried forward")
             out = work / "out"
             outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
                                      engine=engine, run_id=run_id, spark_master=settings.spark_master)
@@ -173,8 +179,13 @@ def validate_run(settings: Settings, dataset: str, run_id: str, plan: dict[str, 
                                                                    path=f"s3://{settings.lake_bucket}/{key}",
                                                                    boto3_session=session),
                                        out, settings.lake_bucket, run_id, progress)
+            doc["uploaded"] += _copy_carried(s3, settings.lake_bucket, dataset, run_id, carried, records)
             doc["outcome"] = outcome.to_dict()
-            doc["tables"] = _split_tables(out, dataset)
+            for r in records:  # carried files keep the counts of the run that validated them
+                if r["key"] in carried:
+                    v = r.get("validation") or {}
+                    doc["outcome"]["per_source"][r["key"]] = {k: int(v.get(k) or 0) for k in ("rows", "accepted", "rejected")}
+            doc["tables"] = {side: {**t, "dates": sorted(present)} for side, t in _split_tables(out, dataset).items()}
         finally:
             shutil.rmtree(work, ignore_errors=True)
     s3.put_object(Bucket=settings.lake_bucket, Key=outcome_key(dataset, run_id),
@@ -183,6 +194,44 @@ def validate_run(settings: Settings, dataset: str, run_id: str, plan: dict[str, 
     return {"outcome": f"s3://{settings.lake_bucket}/{outcome_key(dataset, run_id)}", "engine": engine,
             "partitions": len(present), "dropped": len(dropped), "files": len(records),
             "rows_in": o.get("rows_in", 0), "accepted": o.get("accepted", 0), "rejected": o.get("rejected", 0)}
+
+
+def carry_forward(records: list[dict[str, Any]], previous: dict[str, dict[str, Any]],
+                  rules_digest: str | None) -> dict[str, str]:
+    """Objects whose split output can be reused: key -> the run that wrote it.
+
+    An object is validated and its record names the run its partition points at, validated with
+    the same rules: a re-uploaded object is a new record (status ``ingested``, no ``validation``),
+    so an unchanged record means unchanged content.
+    """
+    out = {}
+    for r in records:
+        part = previous.get(ingest_date(r)) or {}
+        run = (r.get("validation") or {}).get("run_id")
+        if (r.get("status") in ("validated", "loaded") and run and run == part.get("run_id")
+                and rules_digest and part.get("rules_digest") == rules_digest):
+            out[r["key"]] = run
+    return out
+
+
+def _copy_carried(s3: Any, bucket: str, dataset: str, run_id: str, carried: dict[str, str],
+                  records: list[dict[str, Any]]) -> int:
+    """Copy carried objects' split files into this run's folders (server-side copies)."""
+    from quality_rules.sources import SourceFile
+
+    n = 0
+    for r in records:
+        old_run = carried.get(r["key"])
+        if old_run is None:
+            continue
+        file_id = SourceFile(key=r["key"], path=Path(r["key"]), format="csv", compression="none",
+                             ingest_date=ingest_date(r)).file_id
+        for side in SIDES:
+            folder = f"{side}/dataset={dataset}/ingest_date={ingest_date(r)}"
+            s3.copy_object(Bucket=bucket, Key=f"{folder}/run={run_id}/{file_id}.parquet",
+                           CopySource={"Bucket": bucket, "Key": f"{folder}/run={old_run}/{file_id}.parquet"})
+            n += 1
+    return n
 
 
 def read_outcome(settings: Settings, dataset: str, run_id: str) -> dict[str, Any]:

@@ -134,3 +134,23 @@ def test_a_partition_whose_files_are_all_deleted_is_dropped(lake):
     assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == 0
     load_dataset(lake, "jobs")  # the deleted source's rows leave the warehouse too
     assert build_warehouse(lake).query("SELECT count(*) FROM dq_accepted.jobs").rows[0][0] == 0
+
+
+def test_a_new_file_in_a_validated_partition_is_validated_alone_and_the_rest_carried_forward(lake, tmp_path):
+    first = validate_dataset(lake, "jobs", engine="pandas").outcome
+    path = tmp_path / "same-day.csv"
+    generate_jobs_csv(path, rows=300, seed=12)
+    _arrive(lake, "jobs/batch=2/same-day.csv", path.read_bytes(), "2026-11-25T12:00:00Z")
+
+    second = validate_dataset(lake, "jobs", engine="pandas")
+
+    assert second.dates == ["2026-11-25"] and second.outcome.rows_in == 300  # only the new file was read
+    keys = _split_keys(lake)
+    assert len(keys) == 4 and all(f"/run={second.outcome.run_id}/" in k for k in keys)  # 2 files x 2 sides
+    total = first.accepted + second.outcome.accepted
+    assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == total
+    assert run_query(lake, "SELECT count(*) FROM rejected_jobs").rows[0][0] == 1800 - total
+    ds = catalog_components.catalog_store(lake).get_dataset("jobs")["validation"]
+    assert (ds["rows_in"], ds["accepted"]) == (1800, total)
+    rec = catalog_components.catalog_store(lake).get_object("jobs", lake.landing_bucket, KEY, None)
+    assert rec["validation"]["run_id"] == second.outcome.run_id and rec["validation"]["accepted"] == first.accepted
