@@ -107,12 +107,12 @@ def main() -> None:
             before_run.append(started - t0)
             in_run.append(total - (started - t0))
             sizes.append(len(body))
-            print(f"drop {i:2d}: {len(body) / 1024**2:.2f} MB, {want} accepted rows -> queryable after {total:5.1f}s "
+            print(f"drop {i:2d}: {len(body) / 1e6:.2f} MB, {want} accepted rows -> queryable after {total:5.1f}s "
                   f"(run {run['run_id']} started after {started - t0:4.1f}s, engine "
-                  f"{(run['steps'].get('publish') or {}).get('counts', {}).get('engine')})", flush=True)
+                  f"{((run['steps'].get('validate') or {}).get('counts') or {}).get('engine')})", flush=True)
         print()
         print(f"debounce: {args.debounce:g}s (DATALAKE_PIPELINE_DEBOUNCE)")
-        print(f"drop -> queryable over {len(totals)} drops of ~{statistics.mean(sizes) / 1024**2:.2f} MB: "
+        print(f"drop -> queryable over {len(totals)} drops of ~{statistics.mean(sizes) / 1e6:.2f} MB: "
               f"p50 {pct(totals, 50):.1f}s, p95 {pct(totals, 95):.1f}s, max {max(totals):.1f}s")
         print(f"  before the run started (arrival, catalogue, stream, debounce, due poll): p50 {pct(before_run, 50):.1f}s, "
               f"p95 {pct(before_run, 95):.1f}s")

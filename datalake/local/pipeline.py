@@ -71,6 +71,17 @@ def local_state_machine(settings: Settings, **kwargs: Any) -> StateMachine:
     return StateMachine(load_definition(subs), resources, **kwargs)
 
 
+def _warm_up() -> None:
+    try:
+        import great_expectations  # noqa: F401
+
+        import quality_rules.oracle  # noqa: F401
+        import quality_rules.pandas_engine  # noqa: F401
+        import warehouse  # noqa: F401
+    except Exception:  # only an optimisation
+        log.exception("pipeline warm-up import failed")
+
+
 class LocalPipeline:
     def __init__(self, settings: Settings, *, machine: StateMachine | None = None, poll_s: float = 0.25,
                  workers: int = WORKERS) -> None:
@@ -84,6 +95,9 @@ class LocalPipeline:
 
     def start(self) -> None:
         self.thread.start()
+        # Import the validation stack now, not in the first run (as a warm Lambda would have it): the
+        # first run otherwise pays several seconds of Great Expectations and pandas imports.
+        threading.Thread(target=_warm_up, name="pipeline-warm-up", daemon=True).start()
 
     def _loop(self) -> None:
         while not self.stop_event.wait(self.poll_s):
