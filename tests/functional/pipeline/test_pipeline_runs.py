@@ -181,3 +181,25 @@ def test_a_switched_off_dataset_does_not_run_until_switched_on(lake):
     trigger.set_enabled(settings, "jobs", True)
     (ex,) = _run_due(settings)
     assert ex.status == "SUCCEEDED" and _runs(settings)[0]["steps"]["load"]["outcome"] == "ok"
+
+
+def test_a_run_whose_process_died_is_ended_failed_and_its_dataset_recovered(lake):
+    from pipeline.lease import LeaseStore
+
+    settings, stream, tmp = lake
+    rules_store(settings).put_items(json.loads(RULES_FILE.read_text()))
+    _arrive(settings, KEY, 100, 9, tmp)
+    # the file arrived 30 minutes ago; its run started 20 minutes ago, then its process died: no
+    # heartbeat since, the lease long expired, and no arrival since to start anything
+    pipeline_components.lease_store(settings).mark_changed("jobs", 1, due_at=time.time() - 1800)
+    past = LeaseStore(settings.catalog_table, aws.client("dynamodb", settings), settings.pipeline_lease_s,
+                      clock=lambda: time.time() - 1200)
+    dead = past.acquire("jobs", "20261125T090000000-dead00", automatic=True)
+    pipeline_components.run_store(settings).create("jobs", dead.run_id, "auto")
+
+    (ex,) = _run_due(settings)
+
+    assert ex.status == "SUCCEEDED"
+    new, old = _runs(settings)
+    assert old["run_id"] == dead.run_id and old["status"] == "failed" and "lease expired" in old["summary"]
+    assert new["trigger"] == "recovery" and new["status"] == "succeeded" and "load" in new["steps"]
