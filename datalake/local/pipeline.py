@@ -136,7 +136,15 @@ class LocalPipeline:
         self.stop_event.set()
         self.thread.join(timeout)
         pending = dict(self.queued)
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        for future in pending:  # runs in flight get ``timeout`` to finish; one still going is recovered later
+            if not future.cancelled():
+                try:
+                    future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception:
+                    log.warning("a pipeline run was still going when the lake stopped; its lease expires and "
+                                "the run is recovered after the next `datalake up`")
         for future, state in pending.items():
             if not future.cancelled():
                 continue

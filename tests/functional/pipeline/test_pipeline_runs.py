@@ -203,3 +203,21 @@ def test_a_run_whose_process_died_is_ended_failed_and_its_dataset_recovered(lake
     new, old = _runs(settings)
     assert old["run_id"] == dead.run_id and old["status"] == "failed" and "lease expired" in old["summary"]
     assert new["trigger"] == "recovery" and new["status"] == "succeeded" and "load" in new["steps"]
+
+
+def test_a_failing_dataset_does_not_hold_up_another(lake):
+    settings, stream, tmp = lake
+    good = json.loads(RULES_FILE.read_text())
+    bad = [{**r, "dataset_name": "other", "id": f"other-{r['column_name']}"} for r in good]
+    bad[0]["column_name"] = "missing"
+    rules_store(settings).put_items(good)
+    rules_store(settings).put_items(bad)
+    _arrive(settings, KEY, 100, 10, tmp)
+    _arrive(settings, "other/a.csv", 100, 11, tmp)
+    trigger.stream_handler(stream.drain())
+
+    executions = _run_due(settings)  # both due in the same poll; runs of different datasets run side by side
+
+    assert sorted(e.status for e in executions) == ["FAILED", "SUCCEEDED"]
+    assert _runs(settings, "jobs")[0]["status"] == "succeeded"
+    assert _runs(settings, "other")[0]["status"] == "failed"
