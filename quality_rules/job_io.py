@@ -53,6 +53,7 @@ class JobPlan:
     engine: str = "spark"
     dates: list[str] = field(default_factory=list)  # partitions (ingest dates) re-validated
     dropped: list[str] = field(default_factory=list)  # partitions whose files are all gone
+    rules_version: int | None = None  # pinned by the plan, so the job uses exactly the rules planned with
 
     @classmethod
     def from_json(cls, text: str | dict[str, Any]) -> "JobPlan":
@@ -62,7 +63,7 @@ class JobPlan:
                        for s in d.get("sources", [])]
             return cls(dataset=d["dataset"], sources=sources, action=d.get("action", "validate"),
                        engine=d.get("engine", "spark"), dates=list(d.get("dates", [])),
-                       dropped=list(d.get("dropped", [])))
+                       dropped=list(d.get("dropped", [])), rules_version=d.get("rules_version"))
         except (KeyError, TypeError) as exc:
             raise QualityRulesError(f"plan is malformed ({exc!r}): expected {{'dataset', 'sources': [{{'bucket', "
                                     "'key', 'format', 'compression', 'ingest_date'}}]}}; re-run the plan step") from exc

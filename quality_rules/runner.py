@@ -10,8 +10,8 @@ Layout written under ``output_dir`` (the caller uploads it to the lake bucket ro
 re-run over the same input overwrites every file it wrote before and never duplicates rows. With
 ``run_folder=True`` the data files go one level deeper, ``.../ingest_date=<date>/run=<run_id>/``,
 the run-scoped folders the Glue job writes straight into the lake bucket.
-Everything is built in a staging directory (next to ``output_dir``, or under its ``_staging/`` in
-S3) and moved in only on success; a ``fail``-severity breach raises ``ValidationFailedError`` and
+Everything is built in a staging directory (next to ``output_dir``, or under the run's ``_runs/``
+prefix in S3) and moved in only on success; a ``fail``-severity breach raises ``ValidationFailedError`` and
 leaves no output. ``output_dir`` and each source's path may be local paths or URIs (``file://``,
 ``s3://``): one code path, the scheme is the only difference (see ``quality_rules.storage``).
 """
@@ -295,7 +295,11 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
         Path(output.root).parent.mkdir(parents=True, exist_ok=True)
         stage = Store.at(tempfile.mkdtemp(prefix=f".dq-{run_id}-", dir=str(Path(output.root).parent)))
     else:
-        stage = output.child(f"_staging/{run_id}-{uuid.uuid4().hex[:8]}")
+        # Under the run's own prefix: pyarrow leaves an empty "directory" marker at the parent of a
+        # deleted prefix, which then belongs to this run rather than to a shared folder.
+        from quality_rules.job_io import run_prefix
+
+        stage = output.child(f"{run_prefix(dataset, run_id)}_staging-{uuid.uuid4().hex[:8]}")
     report_rel = f"reports/dataset={dataset}/run_id={run_id}/validation_result.json"
     docs_rel = f"reports/dataset={dataset}/run_id={run_id}/data_docs"
     docs_dir = work / docs_rel if with_oracle else None

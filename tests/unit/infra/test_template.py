@@ -180,6 +180,20 @@ def test_state_machine_logs_and_traces():
     assert "KmsKeyId" in _resources()[group]["Properties"]
 
 
+def test_glue_task_passes_only_arguments_the_job_reads():
+    from glue_jobs.validate_job import OPTIONAL, REQUIRED
+
+    asl = json.loads(ASL.read_text())
+    args = asl["States"]["ValidateOnGlue"]["Parameters"]["Arguments"]
+    names = {k.removesuffix(".$").removeprefix("--") for k in args}
+    assert names <= set(REQUIRED) | set(OPTIONAL), names - set(REQUIRED) - set(OPTIONAL)
+    assert set(REQUIRED) <= names
+    defaults = _resources()["ValidateJob"]["Properties"]["DefaultArguments"]
+    job_args = {k.removeprefix("--") for k in defaults if not k.startswith("--enable") and k[2:3].islower()}
+    assert {"rules_table", "catalog_table", "lake_bucket"} <= job_args
+    assert "output_path" not in job_args  # the job writes to the lake bucket itself
+
+
 # --- every reference resolves ---------------------------------------------------------------------------
 PSEUDO = {"AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::StackName", "AWS::URLSuffix", "AWS::NoValue"}
 
