@@ -268,6 +268,8 @@ def load_dataset(settings: Settings, dataset: str) -> Any:
     current = sorted({r["key"] for r in store.list_objects(dataset) if r.get("status") in ("validated", "loaded")})
     warehouse.delete_missing(schema="dq_accepted", table=glue_identifier(dataset), key_column="source_key",
                              keep=current)
+    if settings.warehouse == "redshift":  # rejected rows stay in S3, queried through Spectrum
+        warehouse.ensure_external_schema(schema="dq_rejected", glue_database=settings.glue_database)  # type: ignore[attr-defined]
     for r in store.list_objects(dataset, status="validated"):
         store.update_object(dataset, r["bucket"], r["key"], r.get("version_id"), {"status": "loaded"})
     store.update_dataset(dataset, {"warehouse_table": f"dq_accepted.{glue_identifier(dataset)}"})
