@@ -340,10 +340,13 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
     """Split DATASET's rows into accepted and rejected Parquet by its rules (Great Expectations semantics).
 
     Only ingest-date partitions whose files or rules changed since their last run are validated.
+    With DATALAKE_MODE=aws this starts the deployed pipeline (crawl to load) and follows it.
     """
     from pipeline.steps import validate_dataset
 
     s = _settings()
+    if s.mode == "aws":
+        return _run_remote(s, dataset, "validate", full=full, engine=None if engine in (None, "auto") else engine)
     _require_lake(s)
     with _errors(), console.status("validating...") as st:
         r = validate_dataset(s, dataset, engine=None if engine in (None, "auto") else engine, full=full,
@@ -359,6 +362,32 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
     console.print(f"tables: {', '.join(f'{s.glue_database}.{t}' for t in r.tables)}; {r.uploaded} file(s) published")
 
 
+def _run_remote(s: Settings, dataset: str, requested: str, *, full: bool = False, engine: str | None = None) -> None:
+    """AWS mode: start the deployed state machine and show its steps as they happen; nothing runs here."""
+    from pipeline.remote import StepEvent, remote_pipeline
+
+    with _errors():
+        pipeline = remote_pipeline(s)
+        arn, run_id = pipeline.start(dataset, requested, full=full, engine=engine)  # type: ignore[arg-type]
+        console.print(f"run {run_id} started: {arn}")
+        with console.status(f"{dataset}: starting...") as st:
+            def show(e: StepEvent) -> None:
+                if e.kind == "entered":
+                    st.update(f"{dataset}: {e.state}...")
+                elif e.kind == "succeeded":
+                    console.print(f"  [green]done[/] {e.state}")
+                else:
+                    console.print(f"  [red]failed[/] {e.state}: {e.detail}")
+
+            result = pipeline.follow(arn, show)
+    if not result.succeeded:
+        raise click.ClickException(f"run {run_id} {result.status}: {result.error or ''} {result.cause or ''}".strip()
+                                   + f" (`datalake runs {dataset}` shows the step and reason)")
+    console.print(f"run {run_id} [green]succeeded[/]: {', '.join(result.steps)}")
+    if result.output:
+        console.print_json(json.dumps(result.output, default=str))
+
+
 def _print_outcome(o: dict[str, Any]) -> None:
     console.print(f"run {o['run_id']} ({o['engine']}): {o['rows_in']} rows -> [green]{o['accepted']} accepted[/], "
                   f"[red]{o['rejected']} rejected[/]")
@@ -372,10 +401,15 @@ def _print_outcome(o: dict[str, Any]) -> None:
 @main.command()
 @click.argument("dataset")
 def load(dataset: str) -> None:
-    """COPY DATASET's accepted rows into the warehouse table dq_accepted.<dataset>."""
+    """COPY DATASET's accepted rows into the warehouse table dq_accepted.<dataset>.
+
+    With DATALAKE_MODE=aws this starts the deployed pipeline (crawl to load) and follows it.
+    """
     from pipeline.steps import load_dataset
 
     s = _settings()
+    if s.mode == "aws":
+        return _run_remote(s, dataset, "load")
     _require_lake(s)
     with _errors(), console.status("loading..."):
         r = load_dataset(s, dataset)
