@@ -111,41 +111,55 @@ def planned_sources(plan: Any, stage_root: str = "") -> list[Any]:
                        compression=s.compression, ingest_date=s.ingest_date) for s in plan.sources]
 
 
-def run_plan(args: dict[str, str]) -> Any:
-    """Plan mode: validate the planned sources into the lake's run-scoped folders, write the outcome."""
-    from quality_rules.job_io import JobOutcome, JobPlan, outcome_key
+def validate_plan(plan: Any, *, run_id: str, lake: str, ruleset: Any, engine: str = "spark", stage_root: str = "",
+                  spark_master: str = "local[2]", with_oracle: bool = True, s3_endpoint: str | None = None) -> Any:
+    """Validate the planned sources into the lake's run-scoped folders and write the outcome JSON.
+
+    The one function both validate steps run: the Glue job (Spark, ``s3://`` lake) and the
+    in-process Lambda (pandas). Returns the ``ValidationOutcome``; on a failed validation the
+    outcome JSON says ``failed`` with the reason, and the error is raised.
+    """
+    from quality_rules.job_io import JobOutcome, outcome_key
     from quality_rules.runner import run_validation
     from quality_rules.storage import Store
 
+    store = Store.at(lake, s3_endpoint=s3_endpoint)
+
+    def record(outcome: JobOutcome) -> None:
+        store.write_bytes(outcome_key(plan.dataset, run_id), outcome.to_json().encode())
+
+    try:
+        if not plan.sources:
+            raise QualityRulesError(f"the plan for {plan.dataset!r} lists no sources; nothing to validate")
+        outcome = run_validation(dataset=plan.dataset, sources=planned_sources(plan, stage_root), ruleset=ruleset,
+                                 output_dir=lake, engine=engine, run_id=run_id, spark_master=spark_master,  # type: ignore[arg-type]
+                                 with_oracle=with_oracle, run_folder=True)
+    except ValidationFailedError as exc:
+        record(JobOutcome(plan.dataset, run_id, "failed", error=str(exc), failures=exc.failures))
+        raise
+    except QualityRulesError as exc:
+        record(JobOutcome(plan.dataset, run_id, "failed", error=f"{type(exc).__name__}: {exc}"))
+        raise
+    record(JobOutcome(plan.dataset, run_id, "succeeded", outcome=outcome.to_dict()))
+    return outcome
+
+
+def run_plan(args: dict[str, str]) -> Any:
+    """Plan mode (the state machine's arguments): see ``validate_plan``."""
+    from quality_rules.job_io import JobPlan
+
     plan = JobPlan.from_json(args["plan"])
+    if plan.dataset != args["dataset"]:
+        raise QualityRulesError(f"--plan is for dataset {plan.dataset!r}, not --dataset {args['dataset']!r}")
     if args.get("endpoint_url"):  # a local S3 endpoint for pyarrow too (boto3 reads the same variable)
         import os
 
         os.environ.setdefault("AWS_ENDPOINT_URL_S3", args["endpoint_url"])
-    run_id = args["run_id"] or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    if plan.dataset != args["dataset"]:
-        raise QualityRulesError(f"--plan is for dataset {plan.dataset!r}, not --dataset {args['dataset']!r}")
-    lake = Store.at(lake_uri(args), s3_endpoint=args.get("endpoint_url") or None, region=args.get("region") or None)
-    try:
-        if not plan.sources:
-            raise QualityRulesError(f"the plan for {plan.dataset!r} lists no sources; nothing to validate")
-        outcome = run_validation(
-            dataset=plan.dataset, sources=planned_sources(plan, args.get("stage_root", "")),
-            ruleset=load_ruleset(args, plan.rules_version), output_dir=lake_uri(args), engine=args["engine"],  # type: ignore[arg-type]
-            run_id=run_id, spark_master=args["spark_master"], with_oracle=args["with_oracle"].lower() != "false",
-            run_folder=True,
-        )
-    except ValidationFailedError as exc:
-        lake.write_bytes(outcome_key(plan.dataset, run_id), JobOutcome(
-            plan.dataset, run_id, "failed", error=str(exc), failures=exc.failures).to_json().encode())
-        raise
-    except QualityRulesError as exc:
-        lake.write_bytes(outcome_key(plan.dataset, run_id), JobOutcome(
-            plan.dataset, run_id, "failed", error=f"{type(exc).__name__}: {exc}").to_json().encode())
-        raise
-    lake.write_bytes(outcome_key(plan.dataset, run_id),
-                     JobOutcome(plan.dataset, run_id, "succeeded", outcome=outcome.to_dict()).to_json().encode())
-    return outcome
+    return validate_plan(plan, run_id=args["run_id"] or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+                         lake=lake_uri(args), ruleset=load_ruleset(args, plan.rules_version), engine=args["engine"],
+                         stage_root=args.get("stage_root", ""), spark_master=args["spark_master"],
+                         with_oracle=args["with_oracle"].lower() != "false",
+                         s3_endpoint=args.get("endpoint_url") or None)
 
 
 def run_sources(args: dict[str, str]) -> Any:

@@ -92,3 +92,14 @@ class JobOutcome:
         d = json.loads(text)
         return cls(**{k: d.get(k) for k in ("dataset", "run_id", "status", "outcome", "error")},
                    failures=d.get("failures") or [])
+
+
+def read_outcome(s3: Any, lake_bucket: str, dataset: str, run_id: str) -> JobOutcome:
+    """What publish calls (``s3`` is an injected boto3 client): the run's outcome, or a clear error."""
+    key = outcome_key(dataset, run_id)
+    try:
+        body = s3.get_object(Bucket=lake_bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey as exc:
+        raise QualityRulesError(f"no outcome at s3://{lake_bucket}/{key}: the validation job for run {run_id!r} "
+                                "did not finish (see its Glue job run or Lambda log)") from exc
+    return JobOutcome.from_json(body)

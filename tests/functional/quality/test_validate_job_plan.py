@@ -133,3 +133,22 @@ def test_plan_round_trips_and_a_malformed_plan_says_what_is_expected():
 
 def test_rules_in_the_plan_and_the_reference_rules_agree():
     assert [i["id"] for i in json.loads(RULES.read_text())] == [i["id"] for i in reference_rules("jobs")]
+
+
+def test_publish_reads_the_outcome_the_job_wrote_and_a_missing_one_is_explained(tmp_path, local_settings, monkeypatch):
+    from glue_jobs.validate_job import validate_plan
+    from quality_rules.job_io import read_outcome
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", local_settings.effective_endpoint)
+    root, planned = _stage(tmp_path)
+    s3 = boto3.client("s3", endpoint_url=local_settings.effective_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="lake")
+    plan = JobPlan.from_json({"dataset": "jobs", "sources": planned})
+    rs = RuleSet.from_json_file(str(RULES), dataset="jobs")
+    # the in-process engine (the Lambda's) through the same function the Glue job runs
+    outcome = validate_plan(plan, run_id="r4", lake="s3://lake/", ruleset=rs, engine="pandas",
+                            stage_root=f"file://{root}", with_oracle=False)
+    read = read_outcome(s3, "lake", "jobs", "r4")
+    assert read.status == "succeeded" and read.outcome["rows_in"] == outcome.rows_in == 2200
+    with pytest.raises(QualityRulesError, match="did not finish"):
+        read_outcome(s3, "lake", "jobs", "no-such-run")
