@@ -22,7 +22,8 @@ def is_uri(location: str | Path) -> bool:
 
 
 def s3_filesystem(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """pyarrow's S3 filesystem: the default credential chain on AWS, an explicit endpoint locally."""
+    """pyarrow's S3 filesystem for an explicit endpoint (moto) or region; None means "AWS, region of
+    the bucket" (``Store.at`` resolves it). Credentials: the default chain (Glue's or Lambda's role)."""
     import os
 
     import pyarrow.fs as pafs
@@ -30,7 +31,7 @@ def s3_filesystem(endpoint_url: str | None = None, region: str | None = None) ->
     # The SDKs' own variables name a local endpoint (moto) the same way for boto3 and for us.
     endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint_url:
-        return pafs.S3FileSystem(region=region) if region else pafs.S3FileSystem()
+        return pafs.S3FileSystem(region=region) if region else None
     import boto3
 
     creds = boto3.Session().get_credentials()
@@ -62,7 +63,10 @@ class Store:
             raise QualityRulesError(f"output location {location!r}: scheme {parsed.scheme!r} unsupported; "
                                     "use a local path, file:// or s3://")
         root = f"{parsed.netloc}/{parsed.path.lstrip('/')}".rstrip("/")
-        return cls(s3_filesystem(s3_endpoint, region), root, "s3")
+        fs = s3_filesystem(s3_endpoint, region)
+        if fs is None:  # AWS: from_uri asks S3 for the bucket's region (the job may run elsewhere)
+            fs, _ = pafs.FileSystem.from_uri(f"s3://{parsed.netloc}")
+        return cls(fs, root, "s3")
 
     def path(self, rel: str = "") -> str:
         return posixpath.join(self.root, rel) if rel else self.root
