@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov pins an older boto3 than the project, so it gets a venv of its own (tests/unit/infra finds it).
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: setup demo test test-fast lint package clean
 
@@ -13,7 +16,12 @@ $(STAMP): pyproject.toml requirements.lock scripts/check_prereqs.sh
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP)
+$(CHECKOV_STAMP): requirements-checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.lock
+	@touch $(CHECKOV_STAMP)
+
+setup: $(STAMP) $(CHECKOV_STAMP)
 
 demo: setup
 	$(BIN)/datalake demo
@@ -27,8 +35,10 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint infra/template.yaml
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_VENV)/bin/checkov -f infra/template.yaml --framework cloudformation --skip-download --compact --quiet
 
-# Glue job assets for AWS mode: the job script and a zip of the project's packages (--extra-py-files).
+# Glue job assets for AWS mode: the job script and a zip of the project's packages (--extra-py-files);
+# the job's plan/outcome contract (quality_rules/job_io.py) and its S3 I/O (quality_rules/storage.py) are in the zip.
 package: setup
 	rm -rf dist && mkdir -p dist/glue_jobs
 	cp glue_jobs/validate_job.py dist/glue_jobs/
@@ -36,4 +46,4 @@ package: setup
 	@echo "upload: aws s3 cp dist/glue_jobs/validate_job.py s3://<lake-bucket>/_code/glue_jobs/ && aws s3 cp dist/datalake.zip s3://<lake-bucket>/_code/"
 
 clean:
-	rm -rf $(VENV) .state
+	rm -rf $(VENV) $(CHECKOV_VENV) .state

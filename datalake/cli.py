@@ -343,11 +343,14 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
     """Split DATASET's rows into accepted and rejected Parquet by its rules (Great Expectations semantics).
 
     Only ingest-date partitions whose files or rules changed since their last run are validated.
+    With DATALAKE_MODE=aws this starts the deployed pipeline (crawl to load) and follows it.
     """
     from pipeline.manual import run_steps
     from pipeline.steps import read_outcome
 
     s = _settings()
+    if s.mode == "aws":
+        return _run_remote(s, dataset, "validate", full=full, engine=None if engine in (None, "auto") else engine)
     _require_lake(s)
     with _errors(), console.status("validating..."):  # plan, validate, publish: the pipeline's steps, under its lease
         state = run_steps(s, dataset, ("plan", "validate", "publish"), engine=None if engine in (None, "auto") else engine,
@@ -365,7 +368,33 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
     console.print(f"partition(s) validated: {', '.join(doc['dates'])} (run {state['run_id']})")
     _print_outcome(doc["outcome"])
     console.print(f"tables: {', '.join(f'{s.glue_database}.{t}' for t in state['publish']['tables'])}; "
-                  f"{doc['uploaded']} file(s) published")
+                  f"{len(doc['outcome']['files'])} file(s) published")
+
+
+def _run_remote(s: Settings, dataset: str, requested: str, *, full: bool = False, engine: str | None = None) -> None:
+    """AWS mode: start the deployed state machine and show its steps as they happen; nothing runs here."""
+    from pipeline.remote import StepEvent, remote_pipeline
+
+    with _errors():
+        pipeline = remote_pipeline(s)
+        arn, run_id = pipeline.start(dataset, requested, full=full, engine=engine)  # type: ignore[arg-type]
+        console.print(f"run {run_id} started: {arn}")
+        with console.status(f"{dataset}: starting...") as st:
+            def show(e: StepEvent) -> None:
+                if e.kind == "entered":
+                    st.update(f"{dataset}: {e.state}...")
+                elif e.kind == "succeeded":
+                    console.print(f"  [green]done[/] {e.state}")
+                else:
+                    console.print(f"  [red]failed[/] {e.state}: {e.detail}")
+
+            result = pipeline.follow(arn, show)
+    if not result.succeeded:
+        raise click.ClickException(f"run {run_id} {result.status}: {result.error or ''} {result.cause or ''}".strip()
+                                   + f" (`datalake runs {dataset}` shows the step and reason)")
+    console.print(f"run {run_id} [green]succeeded[/]: {', '.join(result.steps)}")
+    if result.output:
+        console.print_json(json.dumps(result.output, default=str))
 
 
 def _print_outcome(o: dict[str, Any]) -> None:
@@ -381,10 +410,15 @@ def _print_outcome(o: dict[str, Any]) -> None:
 @main.command()
 @click.argument("dataset")
 def load(dataset: str) -> None:
-    """COPY DATASET's accepted rows into the warehouse table dq_accepted.<dataset>."""
+    """COPY DATASET's accepted rows into the warehouse table dq_accepted.<dataset>.
+
+    With DATALAKE_MODE=aws this starts the deployed pipeline (crawl to load) and follows it.
+    """
     from pipeline.manual import run_steps
 
     s = _settings()
+    if s.mode == "aws":
+        return _run_remote(s, dataset, "load")
     _require_lake(s)
     with _errors(), console.status("loading..."):  # the pipeline's load step, under the dataset's lease
         r = run_steps(s, dataset, ("load",))["load"]

@@ -39,7 +39,7 @@ class RunNotFound(PipelineError):
         super().__init__(f"no run {run_id!r} for dataset {dataset!r}; list runs with `datalake runs {dataset}`")
 
 
-class OutcomeMissing(PipelineError):
-    def __init__(self, uri: str) -> None:
-        super().__init__(f"the validate step wrote no outcome at {uri}; the validate step failed or ran for "
-                         "another run id: re-run the pipeline (`datalake run <dataset>`)")
+class RunNotValidated(PipelineError):
+    def __init__(self, dataset: str, run_id: str, error: str | None) -> None:
+        super().__init__(f"run {run_id} of {dataset!r} did not validate ({error or 'no reason recorded'}); nothing "
+                         f"was published: fix the cause and re-run the pipeline (`datalake run {dataset}`)")

@@ -11,14 +11,14 @@ import json
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from botocore.exceptions import ClientError
 
 from catalog.crawler import CrawlResult, crawl
 from catalog.exceptions import CatalogError, DatasetNotFound
@@ -68,7 +68,7 @@ class ValidateResult:
 
 
 def ingest_date(record: dict[str, Any]) -> str:
-    return str(record["arrival_time"])[:10]
+    return str(record.get("ingest_date") or record["arrival_time"])[:10]
 
 
 def fingerprint(records: list[dict[str, Any]]) -> str:
@@ -90,11 +90,6 @@ def plan_validation(records: list[dict[str, Any]], previous: dict[str, dict[str,
     dirty = sorted(d for d, rs in by_date.items() if full or previous.get(d, {}).get("fingerprint") != fingerprint(rs)
                    or previous.get(d, {}).get("rules_digest") != rules_digest)
     return dirty, sorted(set(previous) - set(by_date))
-
-
-def outcome_key(dataset: str, run_id: str) -> str:
-    """Where the validate step (in-process Lambda or Glue job) leaves its outcome for publish."""
-    return f"runs/dataset={dataset}/run_id={run_id}/outcome.json"
 
 
 def plan_run(settings: Settings, dataset: str, *, full: bool = False, engine: str | None = None) -> dict[str, Any]:
@@ -122,78 +117,95 @@ def plan_run(settings: Settings, dataset: str, *, full: bool = False, engine: st
     dirty, vanished = plan_validation(records, previous, ruleset.digest, full=full)
     todo = [r for r in records if ingest_date(r) in dirty]
     nbytes = sum(int(r.get("size") or 0) for r in todo)
-    base = {"dates": dirty, "dropped": vanished, "files": len(todo), "bytes": nbytes, "full": full,
-            "rules_version": ruleset.version, "rules_digest": ruleset.digest}
+    carried = {} if full else carry_forward(todo, previous, ruleset.digest)
+    if len(carried) == len(todo):
+        carried = {}  # nothing new in these partitions (one lost a file): validate them whole
+    base = {"dataset": dataset, "dates": dirty, "dropped": vanished, "files": len(todo), "bytes": nbytes,
+            "full": full, "rules_version": ruleset.version, "rules_digest": ruleset.digest,
+            "sources": [planned_source(r) for r in todo if r["key"] not in carried],
+            # unchanged objects of re-validated partitions: publish copies their split files forward
+            "carried": [{**planned_source(r), "run_id": carried[r["key"]],
+                         **{k: int((r.get("validation") or {}).get(k) or 0) for k in ("rows", "accepted", "rejected")}}
+                        for r in todo if r["key"] in carried]}
     if not dirty and not vanished and not ds_item.get("load_pending"):
         return {"action": "skip", "reason": "every partition is up to date with its files and rules", **base}
     chosen = engine or choose_engine(settings, nbytes)
     return {"action": "validate", "engine": "spark" if chosen == "spark" else "inprocess", **base}
 
 
+def planned_source(record: dict[str, Any]) -> dict[str, Any]:
+    """One object version of the plan (``quality_rules.job_io.PlannedSource``)."""
+    return {"bucket": record["bucket"], "key": record["key"], "version_id": record.get("version_id"),
+            "etag": record.get("etag"), "size": int(record.get("size") or 0), "format": record["format"],
+            "compression": record.get("compression") or "none", "ingest_date": ingest_date(record)}
+
+
+@contextmanager
+def staged_run(settings: Settings, job: Any, progress: Progress = _noop) -> Iterator[tuple[str, str]]:
+    """Where a validation job runs off the cluster (here, or in the in-process Lambda): the planned
+    object versions staged on local disk, and a local lake folder uploaded to the lake bucket when
+    the job ends without raising (data first, the outcome JSON last: publish trusts what it names).
+    Yields the job's ``stage_root`` and ``lake`` URIs. Spark here has no S3 connector (no hadoop-aws
+    jars offline), which is why Spark runs on this machine need it; on Glue the job reads S3 itself."""
+    wr, session = aws.wrangler(settings), aws.session(settings)
+    work = Path(tempfile.mkdtemp(prefix=f"validate-{job.dataset}-", dir=_tmp(settings)))
+    try:
+        stage, lake = work / "stage", work / "lake"
+        for src in job.sources:
+            progress(f"staging {src.uri}")
+            local = stage / src.bucket / src.key
+            local.parent.mkdir(parents=True, exist_ok=True)
+            wr.s3.download(path=src.uri, local_file=str(local), version_id=src.version_id, boto3_session=session)
+        yield f"file://{stage}", f"file://{lake}"
+        for f in sorted((f for f in lake.rglob("*") if f.is_file()), key=lambda f: (f.name == "outcome.json", f)):
+            key = f.relative_to(lake).as_posix()
+            progress(f"publishing s3://{settings.lake_bucket}/{key}")
+            wr.s3.upload(local_file=str(f), path=f"s3://{settings.lake_bucket}/{key}", boto3_session=session)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def save_plan(settings: Settings, dataset: str, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """Keep the full plan (every planned object version) in the lake bucket and return it without
+    its sources: Step Functions caps a state at 256 KB, and a day's partition can hold thousands of
+    files. ``load_plan`` reads it back."""
+    from quality_rules.job_io import plan_key
+
+    if "sources" not in plan:
+        return plan
+    key = plan_key(dataset, run_id)
+    aws.client("s3", settings).put_object(Bucket=settings.lake_bucket, Key=key, ContentType="application/json",
+                                          Body=json.dumps({**plan, "dataset": dataset}, default=str).encode())
+    return {**{k: v for k, v in plan.items() if k != "sources"}, "plan_key": key}
+
+
+def load_plan(settings: Settings, dataset: str, plan: dict[str, Any]) -> Any:
+    """The ``quality_rules.job_io.JobPlan`` a state's ``$.plan`` stands for (see ``save_plan``)."""
+    from quality_rules.job_io import JobPlan
+
+    if "sources" not in plan and plan.get("plan_key"):
+        body = aws.client("s3", settings).get_object(Bucket=settings.lake_bucket, Key=plan["plan_key"])["Body"].read()
+        plan = json.loads(body)
+    return JobPlan.from_json({**plan, "dataset": dataset})
+
+
 def validate_run(settings: Settings, dataset: str, run_id: str, plan: dict[str, Any], *, engine: str = "pandas",
                  progress: Progress = _noop) -> dict[str, Any]:
-    """Validate the planned partitions and write run-scoped split output plus the outcome JSON.
+    """The validate step in this process: ``validate_plan`` (the Glue job's own function) on staged
+    copies, its output uploaded to run-scoped folders plus the outcome JSON. Nothing becomes visible
+    to readers: no Glue partition points at ``run=<run_id>/`` folders until ``publish_run``."""
+    from quality_rules.job_io import validate_plan
 
-    Nothing becomes visible to readers here: files go under ``run=<run_id>/`` folders no Glue
-    partition points at yet, and ``publish_run`` switches the partitions. Returns a small summary.
-    """
-    from quality_rules.runner import SourceFile, run_validation
-
-    store = catalog_components.catalog_store(settings)
-    dates = set(plan.get("dates") or [])
-    records = [r for r in store.list_objects(dataset) if r.get("status") in VALIDATABLE and ingest_date(r) in dates]
-    present = {ingest_date(r) for r in records}
-    # A planned partition whose files were all deleted since the plan is dropped rather than validated.
-    dropped = sorted({*(plan.get("dropped") or []), *(dates - present)})
-    doc: dict[str, Any] = {"run_id": run_id, "dataset": dataset, "dates": sorted(present), "dropped": dropped,
-                           "rules_version": plan.get("rules_version"), "rules_digest": plan.get("rules_digest"),
-                           "sources": [{k: r.get(k) for k in ("bucket", "key", "version_id", "etag", "arrival_time")}
-                                       for r in records],
-                           "outcome": None, "tables": {}, "uploaded": 0}
-    s3 = aws.client("s3", settings)
-    previous = (store.get_dataset(dataset) or {}).get("validation_partitions") or {}
-    carried = {} if plan.get("full") else carry_forward(records, previous, plan.get("rules_digest"))
-    if len(carried) == len(records):
-        carried = {}  # nothing new to validate (a partition lost a file): validate it whole
-    fresh = [r for r in records if r["key"] not in carried]
-    if records:
-        ruleset = rules_store(settings).get(dataset, plan.get("rules_version"))
-        wr, session = aws.wrangler(settings), aws.session(settings)
-        work = Path(tempfile.mkdtemp(prefix=f"validate-{dataset}-", dir=_tmp(settings)))
-        try:
-            sources = []
-            for r in fresh:
-                local = work / "in" / uuid.uuid4().hex
-                local.parent.mkdir(parents=True, exist_ok=True)
-                progress(f"staging s3://{r['bucket']}/{r['key']}")
-                wr.s3.download(path=f"s3://{r['bucket']}/{r['key']}", local_file=str(local),
-                               version_id=r.get("version_id"), boto3_session=session)
-                sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
-                                          compression=r.get("compression") or "none", ingest_date=ingest_date(r)))
-            progress(f"validating {len(sources)} file(s) of {len(present)} partition(s) with {engine}; "
-                     f"{len(carried)} unchanged file(s) carried forward")
-            out = work / "out"
-            outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
-                                     engine=engine, run_id=run_id, spark_master=settings.spark_master)
-            doc["uploaded"] = _publish(lambda f, key: wr.s3.upload(local_file=str(f),
-                                                                   path=f"s3://{settings.lake_bucket}/{key}",
-                                                                   boto3_session=session),
-                                       out, settings.lake_bucket, run_id, progress)
-            doc["uploaded"] += _copy_carried(s3, settings.lake_bucket, dataset, run_id, carried, records)
-            doc["outcome"] = outcome.to_dict()
-            for r in records:  # carried files keep the counts of the run that validated them
-                if r["key"] in carried:
-                    v = r.get("validation") or {}
-                    doc["outcome"]["per_source"][r["key"]] = {k: int(v.get(k) or 0) for k in ("rows", "accepted", "rejected")}
-            doc["tables"] = {side: {**t, "dates": sorted(present)} for side, t in _split_tables(out, dataset).items()}
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    s3.put_object(Bucket=settings.lake_bucket, Key=outcome_key(dataset, run_id),
-                  Body=json.dumps(doc, default=str).encode(), ContentType="application/json")
-    o = doc["outcome"] or {}
-    return {"outcome": f"s3://{settings.lake_bucket}/{outcome_key(dataset, run_id)}", "engine": engine,
-            "partitions": len(present), "dropped": len(dropped), "files": len(records),
-            "rows_in": o.get("rows_in", 0), "accepted": o.get("accepted", 0), "rejected": o.get("rejected", 0)}
+    job = load_plan(settings, dataset, plan)
+    ruleset = rules_store(settings).get(dataset, job.rules_version) if job.sources else None
+    with staged_run(settings, job, progress) as (stage_root, lake):
+        progress(f"validating {len(job.sources)} file(s) of {len(job.dates)} partition(s) with {engine}")
+        outcome = validate_plan(job, run_id=run_id, lake=lake, ruleset=ruleset, engine=engine, stage_root=stage_root,
+                                spark_master=settings.spark_master)
+    o = outcome.to_dict() if outcome else {}
+    return {"engine": engine, "partitions": len({s.ingest_date for s in job.sources}), "dropped": len(job.dropped),
+            "files": len(job.sources), "rows_in": o.get("rows_in", 0), "accepted": o.get("accepted", 0),
+            "rejected": o.get("rejected", 0)}
 
 
 def carry_forward(records: list[dict[str, Any]], previous: dict[str, dict[str, Any]],
@@ -214,46 +226,42 @@ def carry_forward(records: list[dict[str, Any]], previous: dict[str, dict[str, A
     return out
 
 
-def _copy_carried(s3: Any, bucket: str, dataset: str, run_id: str, carried: dict[str, str],
-                  records: list[dict[str, Any]]) -> int:
-    """Copy carried objects' split files into this run's folders (server-side copies)."""
+def _copy_carried(s3: Any, bucket: str, dataset: str, run_id: str, carried: list[dict[str, Any]]) -> list[str]:
+    """Copy carried objects' split files into this run's folders (server-side copies); their keys."""
     from quality_rules.sources import SourceFile
 
-    n = 0
-    for r in records:
-        old_run = carried.get(r["key"])
-        if old_run is None:
-            continue
-        file_id = SourceFile(key=r["key"], path=Path(r["key"]), format="csv", compression="none",
-                             ingest_date=ingest_date(r)).file_id
+    copied = []
+    for c in carried:
+        file_id = SourceFile(key=c["key"], path=Path(c["key"]), format="csv", compression="none",
+                             ingest_date=c["ingest_date"]).file_id
         for side in SIDES:
-            folder = f"{side}/dataset={dataset}/ingest_date={ingest_date(r)}"
-            s3.copy_object(Bucket=bucket, Key=f"{folder}/run={run_id}/{file_id}.parquet",
-                           CopySource={"Bucket": bucket, "Key": f"{folder}/run={old_run}/{file_id}.parquet"})
-            n += 1
-    return n
+            folder = f"{side}/dataset={dataset}/ingest_date={c['ingest_date']}"
+            key = f"{folder}/run={run_id}/{file_id}.parquet"
+            s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket,
+                                                               "Key": f"{folder}/run={c['run_id']}/{file_id}.parquet"})
+            copied.append(key)
+    return copied
 
 
 def read_outcome(settings: Settings, dataset: str, run_id: str) -> dict[str, Any]:
-    from pipeline.exceptions import OutcomeMissing
+    """The validate step's outcome JSON (``quality_rules.job_io.JobOutcome``) as a dict."""
+    from dataclasses import asdict
 
-    key = outcome_key(dataset, run_id)
-    try:
-        body = aws.client("s3", settings).get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            raise OutcomeMissing(f"s3://{settings.lake_bucket}/{key}") from None
-        raise
-    return json.loads(body)
+    from quality_rules.job_io import read_outcome as read_job_outcome
+
+    return asdict(read_job_outcome(aws.client("s3", settings), settings.lake_bucket, dataset, run_id))
 
 
 def publish_run(settings: Settings, dataset: str, run_id: str) -> ValidateResult:
     """Make a validated run visible: repoint its Glue partitions (one catalog write each, atomic for
     readers), drop vanished partitions, delete older runs' files, record the outcome in the catalog.
     Idempotent, so a retried publish is harmless."""
+    from pipeline.exceptions import RunNotValidated
     from quality_rules.runner import ValidationOutcome
 
     doc = read_outcome(settings, dataset, run_id)
+    if doc["status"] != "succeeded":
+        raise RunNotValidated(dataset, run_id, doc.get("error"))
     store = catalog_components.catalog_store(settings)
     previous = (store.get_dataset(dataset) or {}).get("validation_partitions") or {}
     vanished = [d for d in doc["dropped"] if d in previous or d not in doc["dates"]]
@@ -265,11 +273,17 @@ def publish_run(settings: Settings, dataset: str, run_id: str) -> ValidateResult
         store.update_dataset(dataset, {"validation_partitions": {d: v for d, v in previous.items() if d not in vanished},
                                        **({"load_pending": True} if vanished else {})})
         return ValidateResult(None, [], 0, [], vanished)
-    tables = _register_split_tables(settings, dataset, doc["tables"], run_id, drop=vanished)
-    _collect_garbage(s3, settings.lake_bucket, dataset, dates=[*doc["dates"], *vanished], keep=run_id)
     outcome = ValidationOutcome(**doc["outcome"])
-    _record_outcome(store, dataset, doc["sources"], outcome, settings, previous, doc["rules_digest"], vanished)
-    return ValidateResult(outcome, tables, int(doc.get("uploaded") or 0), doc["dates"], vanished)
+    copied = _copy_carried(s3, settings.lake_bucket, dataset, run_id, doc["carried"])
+    for c in doc["carried"]:  # carried files keep the counts of the run that validated them
+        outcome.per_source[c["key"]] = {k: c[k] for k in ("rows", "accepted", "rejected")}
+    tables = _register_split_tables(settings, dataset, _split_tables(settings, [*outcome.files, *copied]), run_id,
+                                    drop=vanished)
+    records = [*doc["sources"], *doc["carried"]]
+    dates = sorted({r["ingest_date"] for r in records})
+    _collect_garbage(s3, settings.lake_bucket, dataset, dates=[*dates, *vanished], keep=run_id)
+    _record_outcome(store, dataset, records, outcome, settings, previous, doc["rules_digest"], vanished)
+    return ValidateResult(outcome, tables, len(outcome.files) + len(copied), dates, vanished)
 
 
 def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = None, full: bool = False,
@@ -295,30 +309,22 @@ def _tmp(settings: Settings) -> str:
     return str(path)
 
 
-def _publish(upload: Callable[[Path, str], None], root: Path, bucket: str, run_id: str, progress: Progress) -> int:
-    """Upload the run's files under run-scoped folders; nothing is visible until partitions point there."""
-    n = 0
-    for f in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))):
-        rel = f.relative_to(root)
-        if rel.parts[0] in SIDES:
-            rel = rel.parent / f"run={run_id}" / rel.name
-        progress(f"publishing s3://{bucket}/{rel.as_posix()}")
-        upload(f, rel.as_posix())
-        n += 1
-    return n
-
-
 SIDES = ("accepted", "rejected")
 
 
-def _split_tables(out: Path, dataset: str) -> dict[str, dict[str, Any]]:
-    """Per side (accepted, rejected): its columns and the partitions (ingest dates) this run wrote."""
+def _split_tables(settings: Settings, files: list[str]) -> dict[str, dict[str, Any]]:
+    """Per side (accepted, rejected): its columns (from one published file's footer) and the
+    partitions (ingest dates) this run wrote. ``files`` are relative to the lake bucket."""
+    from quality_rules.storage import Store
+
+    lake = Store.at(f"s3://{settings.lake_bucket}/", s3_endpoint=settings.effective_endpoint, region=settings.region)
     tables = {}
     for side in SIDES:
-        files = sorted((out / side / f"dataset={dataset}").rglob("*.parquet"))
-        if files:
-            tables[side] = {"columns": schema_columns(pq.read_schema(files[0])),
-                            "dates": sorted({p.parent.name.split("=", 1)[1] for p in files})}
+        mine = sorted(f for f in files if f.startswith(f"{side}/") and f.endswith(".parquet"))
+        if mine:
+            dates = {part.split("=", 1)[1] for f in mine for part in f.split("/") if part.startswith("ingest_date=")}
+            tables[side] = {"columns": schema_columns(pq.read_schema(lake.path(mine[0]), filesystem=lake.fs)),
+                            "dates": sorted(dates)}
     return tables
 
 
@@ -424,6 +430,8 @@ def load_dataset(settings: Settings, dataset: str) -> Any:
     current = sorted({r["key"] for r in store.list_objects(dataset) if r.get("status") in ("validated", "loaded")})
     warehouse.delete_missing(schema="dq_accepted", table=glue_identifier(dataset), key_column="source_key",
                              keep=current)
+    if settings.warehouse == "redshift":  # rejected rows stay in S3, queried through Spectrum
+        warehouse.ensure_external_schema(schema="dq_rejected", glue_database=settings.glue_database)  # type: ignore[attr-defined]
     for r in store.list_objects(dataset, status="validated"):
         store.update_object(dataset, r["bucket"], r["key"], r.get("version_id"), {"status": "loaded"})
     store.update_dataset(dataset, {"warehouse_table": f"dq_accepted.{glue_identifier(dataset)}", "load_pending": False})

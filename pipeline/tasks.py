@@ -24,7 +24,8 @@ from datalake_base.settings import Settings, get_settings
 from pipeline import components, schedule
 from pipeline.exceptions import LeaseLost
 from pipeline.runs import STEPS, now_iso
-from pipeline.steps import crawl_dataset, glue_catalog, load_dataset, plan_run, publish_run, validate_run
+from pipeline.steps import (crawl_dataset, glue_catalog, load_dataset, plan_run, publish_run, save_plan,
+                            validate_run)
 
 log = logger()
 State = dict[str, Any]
@@ -68,8 +69,8 @@ def crawl_handler(event: State, context: Any = None, *, strict: bool = False) ->
 
 
 def plan_handler(event: State, context: Any = None) -> dict[str, Any]:
-    return _step("plan", event, lambda s: plan_run(s, event["dataset"], full=bool(event.get("full")),
-                                                   engine=event.get("engine")))
+    return _step("plan", event, lambda s: save_plan(s, event["dataset"], event["run_id"], plan_run(
+        s, event["dataset"], full=bool(event.get("full")), engine=event.get("engine"))))
 
 
 def run_validate(event: State, engine: str = "pandas") -> dict[str, Any]:

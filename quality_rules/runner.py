@@ -7,9 +7,13 @@ Layout written under ``output_dir`` (the caller uploads it to the lake bucket ro
     reports/dataset=<ds>/run_id=<run_id>/validation_result.json  (+ data_docs/index.html)
 
 ``<file-id>`` is sha1(source key)[:16]; both files are always written (possibly with 0 rows), so a
-re-run over the same input overwrites every file it wrote before and never duplicates rows.
-Everything is built in a temporary directory next to ``output_dir`` and moved in only on
-success; a ``fail``-severity breach raises ``ValidationFailedError`` and leaves no output.
+re-run over the same input overwrites every file it wrote before and never duplicates rows. With
+``run_folder=True`` the data files go one level deeper, ``.../ingest_date=<date>/run=<run_id>/``,
+the run-scoped folders the Glue job writes straight into the lake bucket.
+Everything is built in a staging directory (next to ``output_dir``, or under the run's ``_runs/``
+prefix in S3) and moved in only on success; a ``fail``-severity breach raises ``ValidationFailedError`` and
+leaves no output. ``output_dir`` and each source's path may be local paths or URIs (``file://``,
+``s3://``): one code path, the scheme is the only difference (see ``quality_rules.storage``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +32,7 @@ import numpy as np
 from quality_rules.exceptions import QualityRulesError, ValidationFailedError
 from quality_rules.model import Check, RuleSet
 from quality_rules.sources import LINEAGE_COLUMNS, SourceFile
+from quality_rules.storage import Store
 
 Engine = Literal["spark", "pandas"]
 __all__ = ["SourceFile", "ValidationOutcome", "run_validation"]
@@ -66,8 +72,9 @@ class _Core:
     oracle: Any | None  # OracleResult
 
 
-def _rel_paths(dataset: str, src: SourceFile) -> tuple[str, str]:
-    part = f"dataset={dataset}/ingest_date={src.ingest_date}/{src.file_id}.parquet"
+def _rel_paths(dataset: str, src: SourceFile, run_id: str | None = None) -> tuple[str, str]:
+    run = f"run={run_id}/" if run_id else ""
+    part = f"dataset={dataset}/ingest_date={src.ingest_date}/{run}{src.file_id}.parquet"
     return f"accepted/{part}", f"rejected/{part}"
 
 
@@ -99,8 +106,8 @@ def _reason_lists(flag_matrix: np.ndarray, msgs: list[str]) -> tuple[np.ndarray,
 
 
 # --------------------------------------------------------------------------------------- pandas
-def _run_pandas(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
-                docs_dir: Path | None) -> _Core:
+def _run_pandas(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Store, with_oracle: bool,
+                docs_dir: Path | None, run_id: str | None) -> _Core:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -145,7 +152,7 @@ def _run_pandas(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage
         k = t.num_rows
         rej = rejected[offset:offset + k]
         part = table.slice(offset, k).select([*cols, *LINEAGE_COLUMNS])
-        acc_path, rej_path = _rel_paths(dataset, src)
+        acc_path, rej_path = _rel_paths(dataset, src, run_id)
         accepted_t = part.filter(pa.array(~rej))
         rejected_t = part.filter(pa.array(rej))
         combo_idx, combos = _reason_lists(matrix[offset:offset + k][rej], [c.rule.reject_msg for c in reject_checks])
@@ -153,8 +160,8 @@ def _run_pandas(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage
         comments = pa.array(["|".join(c) for c in combos], pa.string()).take(pa.array(combo_idx))
         rejected_t = rejected_t.append_column("comments", comments).append_column("reject_reasons", reasons)
         for rel, tab in ((acc_path, accepted_t), (rej_path, rejected_t)):
-            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(tab, stage / rel, compression="snappy")
+            stage.makedirs(rel.rsplit("/", 1)[0])
+            pq.write_table(tab, stage.path(rel), compression="snappy", filesystem=stage.fs)
             files.append(rel)
         per_source[src.key] = {"rows": k, "accepted": accepted_t.num_rows, "rejected": rejected_t.num_rows}
         offset += k
@@ -163,8 +170,8 @@ def _run_pandas(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage
 
 
 # --------------------------------------------------------------------------------------- spark
-def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
-               docs_dir: Path | None, spark_master: str) -> _Core:
+def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Store, with_oracle: bool,
+               docs_dir: Path | None, spark_master: str, work: Path, run_id: str | None) -> _Core:
     from pyspark.sql import functions as F
 
     from quality_rules.spark_engine import add_flags, read_source
@@ -172,7 +179,7 @@ def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
 
     spark = get_spark(spark_master)
     checks = ruleset.checks
-    staging = stage / "_staging"
+    staging = work / "_staging"  # local gzip sources only; URIs are read in place
     frames, own_cols = [], []
     for i, src in enumerate(sources):
         df = read_source(spark, src, staging)
@@ -208,50 +215,51 @@ def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
         oracle = validate_ruleset(base, ruleset, engine="spark", docs_dir=docs_dir)
 
     src_cols = list(dict.fromkeys(c for cols in own_cols for c in cols))
-    spark_out = stage / "_spark"
+    spark_out = stage.child("_spark")
     acc = df.where(~F.col("__rejected")).select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "__fid")
     rej = (df.where(F.col("__rejected"))
              .withColumn("reject_reasons", reasons)
              .withColumn("comments", F.array_join("reject_reasons", "|"))
              .select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "comments", "reject_reasons", "__fid"))
     for kind, frame in (("accepted", acc), ("rejected", rej)):
-        frame.write.mode("overwrite").partitionBy("__fid").parquet(str(spark_out / kind))
+        frame.write.mode("overwrite").partitionBy("__fid").parquet(spark_out.uri(kind))
     files, per_source = [], {}
     for src, cols in zip(sources, own_cols):
-        acc_rel, rej_rel = _rel_paths(dataset, src)
+        acc_rel, rej_rel = _rel_paths(dataset, src, run_id)
         # unionByName added other sources' columns: keep this source's own columns only
         extra = [c for c in src_cols if c not in cols]
         for kind, rel in (("accepted", acc_rel), ("rejected", rej_rel)):
             # part files of one source are named by partition index = source order
-            parts = sorted((spark_out / kind / f"__fid={src.file_id}").glob("part-*.parquet"))
-            dest = stage / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            folder = f"{kind}/__fid={src.file_id}"
+            parts = [f"{folder}/{f}" for f in spark_out.files(folder, ".parquet") if f.startswith("part-")]
             if len(parts) == 1 and not extra:
-                shutil.move(str(parts[0]), dest)
+                spark_out.move(parts[0], stage, rel)
             else:
-                _merge_parquet(parts, dest, _arrow_schema(acc if kind == "accepted" else rej), extra)
+                stage.makedirs(rel.rsplit("/", 1)[0])
+                _merge_parquet(spark_out, parts, stage, rel, _arrow_schema(acc if kind == "accepted" else rej), extra)
             files.append(rel)
         r = by_key.get(src.key, {"rows": 0, "rejected": 0})
         per_source[src.key] = {"rows": int(r["rows"]), "accepted": int(r["rows"] - (r["rejected"] or 0)),
                                "rejected": int(r["rejected"] or 0)}
-    shutil.rmtree(spark_out, ignore_errors=True)
+    spark_out.delete_tree()
     shutil.rmtree(staging, ignore_errors=True)
     rejected_total = sum(v["rejected"] for v in per_source.values())
     return _Core(rows_in=rows_in, rejected=rejected_total, per_rule_failed=failed, per_source=per_source,
                  files=files, oracle=oracle)
 
 
-def _merge_parquet(parts: list[Path], dest: Path, schema: Any, drop: list[str]) -> None:
-    """Concatenate Spark part files into one Parquet file, streaming row groups (bounded memory)."""
+def _merge_parquet(src: Store, parts: list[str], dest: Store, dest_rel: str, schema: Any, drop: list[str]) -> None:
+    """Concatenate Spark part files into one Parquet file, streaming row groups (bounded memory, no disk)."""
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(parts[0]) if parts else schema
+    schema = pq.read_schema(src.path(parts[0]), filesystem=src.fs) if parts else schema
     schema = schema.remove_metadata()
     keep = [f.name for f in schema if f.name not in drop]
     out_schema = __import__("pyarrow").schema([schema.field(n) for n in keep])
-    with pq.ParquetWriter(dest, out_schema, compression="snappy") as writer:
+    with dest.fs.open_output_stream(dest.path(dest_rel)) as sink, \
+            pq.ParquetWriter(sink, out_schema, compression="snappy") as writer:
         for part in parts:
-            pf = pq.ParquetFile(part)
+            pf = pq.ParquetFile(src.fs.open_input_file(src.path(part)))
             for i in range(pf.num_row_groups):
                 writer.write_table(pf.read_row_group(i, columns=keep).cast(out_schema))
 
@@ -265,10 +273,10 @@ def _arrow_schema(df: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------- API
-def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet, output_dir: Path,
+def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet, output_dir: Path | str,
                    engine: Engine, run_id: str, spark_master: str = "local[2]",
-                   with_oracle: bool = True) -> ValidationOutcome:
-    """Validate ``sources`` with ``ruleset`` and write the split under ``output_dir``.
+                   with_oracle: bool = True, run_folder: bool = False) -> ValidationOutcome:
+    """Validate ``sources`` with ``ruleset`` and write the split under ``output_dir`` (path or URI).
 
     Raises ``ValidationFailedError`` (nothing written) when a fail-severity rule breaches its
     ``max_failure_rate``; ``RuleDefinitionError`` when rules name missing columns;
@@ -281,16 +289,26 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
         raise QualityRulesError("run_validation got no sources; pass at least one SourceFile")
     if ruleset.dataset != dataset:
         raise QualityRulesError(f"rule set is for dataset {ruleset.dataset!r}, not {dataset!r}; load the right rules")
-    output_dir = Path(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".dq-{run_id}-", dir=output_dir.parent))
+    output = Store.at(output_dir)
+    work = Path(tempfile.mkdtemp(prefix=f".dq-{run_id}-work-"))  # driver-local scratch: Data Docs, local gzip
+    if output.scheme == "file":
+        Path(output.root).parent.mkdir(parents=True, exist_ok=True)
+        stage = Store.at(tempfile.mkdtemp(prefix=f".dq-{run_id}-", dir=str(Path(output.root).parent)))
+    else:
+        # Under the run's own prefix: pyarrow leaves an empty "directory" marker at the parent of a
+        # deleted prefix, which then belongs to this run rather than to a shared folder.
+        from quality_rules.job_io import run_prefix
+
+        stage = output.child(f"{run_prefix(dataset, run_id)}_staging-{uuid.uuid4().hex[:8]}")
     report_rel = f"reports/dataset={dataset}/run_id={run_id}/validation_result.json"
-    docs_dir = stage / Path(report_rel).parent / "data_docs" if with_oracle else None
+    docs_rel = f"reports/dataset={dataset}/run_id={run_id}/data_docs"
+    docs_dir = work / docs_rel if with_oracle else None
+    folder_run = run_id if run_folder else None
     try:
         if engine == "pandas":
-            core = _run_pandas(dataset, sources, ruleset, stage, with_oracle, docs_dir)
+            core = _run_pandas(dataset, sources, ruleset, stage, with_oracle, docs_dir, folder_run)
         else:
-            core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master)
+            core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master, work, folder_run)
         checks = ruleset.checks
         per_rule = [{"rule_id": c.rule_id, "column": c.column, "name": c.name, "reject_msg": c.rule.reject_msg,
                      "severity": c.rule.severity, "failed_rows": core.per_rule_failed[c.rule_id]} for c in checks]
@@ -301,7 +319,8 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
                      for c in checks if c.rule.severity == "warn" and core.per_rule_failed[c.rule_id]]
         files = list(core.files)
         if docs_dir is not None and (docs_dir / "index.html").exists():
-            files.append(str((docs_dir / "index.html").relative_to(stage)))
+            stage.write_bytes(f"{docs_rel}/index.html", (docs_dir / "index.html").read_bytes())
+            files.append(f"{docs_rel}/index.html")
         files.append(report_rel)
         outcome = ValidationOutcome(
             run_id=run_id, dataset=dataset, engine=engine, rows_in=core.rows_in,
@@ -313,13 +332,11 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
         report = {"outcome": outcome.to_dict(),
                   "sources": [s.to_dict() for s in sources],
                   "great_expectations": core.oracle.result_json if core.oracle else None}
-        (stage / report_rel).parent.mkdir(parents=True, exist_ok=True)
-        (stage / report_rel).write_text(json.dumps(report, indent=2, default=str, ensure_ascii=False), encoding="utf-8")
+        stage.write_bytes(report_rel, json.dumps(report, indent=2, default=str, ensure_ascii=False).encode("utf-8"))
         for rel in files:  # move in only now: a failure above leaves output_dir untouched
-            dest = output_dir / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(stage / rel), dest)
+            stage.move(rel, output, rel)
         outcome.duration_s = round(time.monotonic() - t0, 3)
         return outcome
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        stage.delete_tree()
+        shutil.rmtree(work, ignore_errors=True)

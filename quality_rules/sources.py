@@ -7,6 +7,8 @@
   as Spark does by default). Spark orders JSON columns alphabetically; pyarrow keeps first-seen order.
 * Parquet: as stored.
 * gzip: any format; the object is decompressed to a local staging copy when the engine needs it.
+* Location: ``path`` is a local path or a URI (``s3://bucket/key``, ``file:///...``); Spark reads a
+  URI itself, and the driver only streams a CSV's header line from it.
 
 Lineage: ``source_key`` is the object's key, ``source_row`` the 0-based position of the data row
 in the object (header excluded).
@@ -35,7 +37,7 @@ LINEAGE_COLUMNS = ("source_key", "source_row")
 @dataclass(frozen=True)
 class SourceFile:
     key: str
-    path: Path
+    path: Path | str  # a local path, or a URI string (s3://, file://) that Spark reads directly
     format: Format
     compression: Compression
     ingest_date: str  # YYYY-MM-DD
@@ -59,11 +61,18 @@ class SourceFile:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SourceFile":
-        return cls(key=d["key"], path=Path(d["path"]), format=d.get("format", "csv"),
+        path = d["path"] if "://" in str(d["path"]) else Path(d["path"])
+        return cls(key=d["key"], path=path, format=d.get("format", "csv"),
                    compression=d.get("compression", "none"), ingest_date=d["ingest_date"])
 
 
 def _open_bytes(src: SourceFile):
+    if isinstance(src.path, str) and "://" in src.path:
+        from quality_rules.storage import Store
+
+        store = Store.at(src.path)
+        raw = store.fs.open_input_stream(store.root)  # streamed, never copied to disk
+        return gzip.GzipFile(fileobj=raw, mode="rb") if src.compression == "gzip" else raw
     return gzip.open(src.path, "rb") if src.compression == "gzip" else open(src.path, "rb")
 
 
@@ -107,7 +116,8 @@ def read_arrow(src: SourceFile) -> pa.Table:
             ])
             return pjson.read_json(io.BytesIO(data), parse_options=pjson.ParseOptions(explicit_schema=schema))
         with _open_bytes(src) as fh:
-            return pq.read_table(io.BytesIO(fh.read()) if src.compression == "gzip" else src.path)
+            return pq.read_table(io.BytesIO(fh.read()) if src.compression == "gzip" or isinstance(src.path, str)
+                                 else src.path)
     except SourceReadError:
         raise
     except Exception as exc:
@@ -129,9 +139,17 @@ def with_lineage(table: pa.Table, key: str) -> pa.Table:
 
 def staged_path(src: SourceFile, staging_dir: Path) -> Path:
     """A local path Spark can read: gzip objects get a ``.gz`` suffix (Spark picks the codec by
-    extension); gzip Parquet is decompressed (Parquet compresses internally)."""
+    extension); gzip Parquet is decompressed (Parquet compresses internally). A URI is returned as is
+    (Spark reads it on the cluster) when Spark can decode it without staging."""
     if src.compression == "none":
         return src.path
+    if isinstance(src.path, str):
+        if src.format != "parquet" and src.path.endswith(".gz"):
+            return src.path
+        raise SourceReadError(
+            f"source {src.key!r} ({src.path}) is gzip {src.format} read in place: Spark picks the codec by the "
+            "'.gz' suffix and cannot decompress gzip Parquet; give the object a .gz key (or store Parquet "
+            "uncompressed, it compresses internally), or validate it with the in-process engine")
     staging_dir.mkdir(parents=True, exist_ok=True)
     if src.format == "parquet":
         out = staging_dir / f"{src.file_id}.parquet"

@@ -3,6 +3,8 @@
 One load is one ``batch_execute_statement`` (a single transaction): create schema/table if absent,
 COPY from the manifest, record the files in the load ledger, and return ``pg_last_copy_count()``.
 Files already in the ledger are left out of the manifest, so re-running a load adds nothing.
+Rejected rows are not copied: ``ensure_external_schema`` maps the Glue database as a Spectrum
+schema (``dq_rejected``), so ``rejected_<dataset>`` is queried where it lies in S3.
 """
 
 from __future__ import annotations
@@ -228,6 +230,20 @@ class RedshiftWarehouse:
             sqls.append(f"INSERT INTO keep_keys VALUES {', '.join(chunk)}")
         sqls.append(f"DELETE FROM {target} WHERE {key} IS NULL OR {key} NOT IN (SELECT k FROM keep_keys)")
         return sqls
+
+    def external_schema_statement(self, schema: str, glue_database: str) -> str:
+        """Spectrum schema over a Glue database (exposed for review and tests): its tables (the
+        ``rejected_*`` ones are why it exists) become queryable in place, nothing is copied."""
+        schema = check_identifier("schema", schema)
+        if not glue_database or not all(c.isalnum() or c == "_" for c in glue_database):
+            raise WarehouseConfigError(f"Glue database {glue_database!r} is not a plain identifier (letters, digits, _); "
+                                       "set DATALAKE_GLUE_DATABASE to the database the crawler and validation write")
+        return (f"CREATE EXTERNAL SCHEMA IF NOT EXISTS {quote(schema)} FROM DATA CATALOG "
+                f"DATABASE {_literal(glue_database)} IAM_ROLE {_literal(self.iam_role_arn)}")
+
+    def ensure_external_schema(self, *, schema: str, glue_database: str) -> None:
+        """Create the Spectrum schema if absent (idempotent); the COPY role needs Glue catalog read."""
+        self._execute(self.external_schema_statement(schema, glue_database))
 
     def _load_errors(self, manifest_uri: str) -> list[dict]:
         """Recent load errors: SYS_LOAD_ERROR_DETAIL (serverless) or STL_LOAD_ERRORS (provisioned)."""

@@ -38,27 +38,36 @@ def substitutions(settings: Settings) -> dict[str, str]:
 
 def glue_job_runner(settings: Settings) -> Any:
     """``glue:startJobRun.sync`` locally: the job's entry point in a subprocess (its own Spark driver),
-    with the ASL's Arguments; returns a JobRun as GetJobRun describes it, or fails with its error."""
+    with the ASL's Arguments, on staged copies of the planned objects (local Spark cannot read S3);
+    its output is uploaded when it succeeds. Returns a JobRun as GetJobRun describes it, or fails
+    with the job's error."""
+    from pipeline.steps import load_plan, staged_run
 
     def run(params: dict[str, Any]) -> dict[str, Any]:
-        args = [a for k, v in params.get("Arguments", {}).items() for a in (k, str(v))]
+        arguments = dict(params.get("Arguments", {}))
+        job = load_plan(settings, arguments["--dataset"], json.loads(arguments["--plan"]))
+        arguments["--plan"] = json.dumps(job.to_dict())  # the staged run reads no plan from the lake
+        args = [a for k, v in arguments.items() for a in (k, str(v))]
         env = {**os.environ, "DATALAKE_ENDPOINT_URL": settings.effective_endpoint or "",
                "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
         started = time.time()
-        with _spark:
+        with _spark, staged_run(settings, job) as (stage_root, lake):
             proc = subprocess.run([sys.executable, "-m", "glue_jobs.validate_job", *args, "--engine", "spark",
-                                   "--endpoint_url", settings.effective_endpoint or ""],
+                                   "--stage_root", stage_root, "--lake_uri", lake,
+                                   "--endpoint_url", settings.effective_endpoint or "",
+                                   "--spark_master", settings.spark_master],
                                   capture_output=True, text=True, env=env, check=False)
-        run = {"JobName": params.get("JobName"), "Id": f"jr_local_{int(started)}", "StartedOn": started,
-               "CompletedOn": time.time(), "ExecutionTime": int(time.time() - started)}
-        if proc.returncode != 0:
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            try:
-                message = json.loads(lines[-1]).get("error") if lines else None
-            except ValueError:
-                message = None
-            message = message or (proc.stderr.strip().splitlines() or ["exit code %d" % proc.returncode])[-1]
-            raise StatesError("States.TaskFailed", json.dumps({**run, "JobRunState": "FAILED", "ErrorMessage": message}))
+            run = {"JobName": params.get("JobName"), "Id": f"jr_local_{int(started)}", "StartedOn": started,
+                   "CompletedOn": time.time(), "ExecutionTime": int(time.time() - started)}
+            if proc.returncode != 0:  # raised inside: nothing is uploaded
+                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+                try:
+                    message = json.loads(lines[-1]).get("error") if lines else None
+                except ValueError:
+                    message = None
+                message = message or (proc.stderr.strip().splitlines() or ["exit code %d" % proc.returncode])[-1]
+                raise StatesError("States.TaskFailed",
+                                  json.dumps({**run, "JobRunState": "FAILED", "ErrorMessage": message}))
         return {**run, "JobRunState": "SUCCEEDED"}
 
     return run

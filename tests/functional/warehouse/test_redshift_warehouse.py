@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from warehouse import LoadError, RedshiftWarehouse, WarehouseConfigError
+from warehouse import LoadError, RedshiftWarehouse, StatementError, WarehouseConfigError
 from warehouse.redshift import LEDGER_DDL
 
 ROLE = "arn:aws:iam::123456789012:role/datalake-copy"
@@ -150,3 +150,25 @@ def test_prune_keeps_listed_keys_through_a_temp_table_with_escaped_literals(clie
     assert "('it''s.csv')" in sqls[1]
     assert sqls[-1] == ('DELETE FROM "dq"."jobs" WHERE "source_key" IS NULL OR "source_key" NOT IN '
                         "(SELECT k FROM keep_keys)")
+
+
+def test_external_schema_maps_the_glue_database_through_spectrum_once(clients):
+    rsd, s3, rs_stub, _ = clients
+    sql = ("CREATE EXTERNAL SCHEMA IF NOT EXISTS \"dq_rejected\" FROM DATA CATALOG DATABASE 'datalake' "
+           f"IAM_ROLE '{ROLE}'")
+    _finished(rs_stub, "execute_statement", {**TARGET, "Sql": sql}, "ext")
+    _warehouse(rsd, s3).ensure_external_schema(schema="dq_rejected", glue_database="datalake")
+
+
+def test_external_schema_refuses_a_database_name_that_is_not_an_identifier(clients):
+    with pytest.raises(WarehouseConfigError, match="DATALAKE_GLUE_DATABASE"):
+        _warehouse(*clients[:2]).external_schema_statement("dq_rejected", "lake'; DROP TABLE x; --")
+
+
+def test_a_failed_external_schema_statement_raises_with_redshift_s_reason(clients):
+    rsd, s3, rs_stub, _ = clients
+    rs_stub.add_response("execute_statement", {"Id": "ext"})
+    rs_stub.add_response("describe_statement", {"Id": "ext", "Status": "FAILED",
+                                                "Error": "ERROR: Not authorized to get credentials of role"}, {"Id": "ext"})
+    with pytest.raises(StatementError, match="Not authorized"):
+        _warehouse(rsd, s3).ensure_external_schema(schema="dq_rejected", glue_database="datalake")
