@@ -358,7 +358,8 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
     if state["plan"]["action"] == "skip":
         if state["plan"].get("no_rules"):
             raise click.ClickException(state["plan"]["reason"])
-        console.print(f"{dataset}: every partition is up to date with its files and rules (use --full to re-run)")
+        reason = state["plan"]["reason"]
+        console.print(f"{dataset}: {reason}" + (" (use --full to re-run)" if "up to date" in reason else ""))
         return
     if doc and doc["dropped"]:
         console.print(f"dropped partition(s) {', '.join(doc['dropped'])}: all their files were removed")
