@@ -184,11 +184,13 @@ def _print_queues(s: Settings) -> None:
 
 
 def _print_datasets(datasets: list[dict[str, Any]]) -> None:
-    t = Table("dataset", "files", "bytes", "last arrival", "accepted", "rejected")
+    t = Table("dataset", "files", "bytes", "last arrival", "accepted", "rejected", "last run")
     for d in datasets:
-        v = d.get("validation") or {}
+        v, last = d.get("validation") or {}, d.get("pipeline_last_run") or {}
+        colour = {"succeeded": "green", "failed": "red"}.get(last.get("status"), "white")
         t.add_row(d["dataset"], str(d.get("file_count", 0)), str(d.get("total_bytes", 0)), str(d.get("last_arrival", "")),
-                  str(v.get("accepted", "")), str(v.get("rejected", "")))
+                  str(v.get("accepted", "")), str(v.get("rejected", "")),
+                  f"[{colour}]{last['status']}[/] {last.get('ended_at', '')}" if last else "")
     console.print(t)
 
 
@@ -359,7 +361,8 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
     if state["plan"]["action"] == "skip":
         if state["plan"].get("no_rules"):
             raise click.ClickException(state["plan"]["reason"])
-        console.print(f"{dataset}: every partition is up to date with its files and rules (use --full to re-run)")
+        reason = state["plan"]["reason"]
+        console.print(f"{dataset}: {reason}" + (" (use --full to re-run)" if "up to date" in reason else ""))
         return
     if doc and doc["dropped"]:
         console.print(f"dropped partition(s) {', '.join(doc['dropped'])}: all their files were removed")

@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from datalake_base import aws
 from datalake_base.settings import Settings
+
+
+MIN_LEAD_S = 5.0
 
 
 class Wakeups(Protocol):
@@ -39,7 +43,10 @@ class SchedulerWakeups:
         self.client, self.group, self.role_arn, self.target_arn = client, group, role_arn, target_arn
 
     def at(self, dataset: str, when: float) -> None:
-        stamp = datetime.fromtimestamp(max(when, 0), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        # A one-time schedule must lie in the future (a follow-up's due time may have passed while the
+        # run worked); Scheduler invokes within 60 s of it, which bounds the extra delay in AWS.
+        when = max(when, time.time() + MIN_LEAD_S)
+        stamp = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         args = {"Name": schedule_name(dataset), "GroupName": self.group, "ScheduleExpression": f"at({stamp})",
                 "ScheduleExpressionTimezone": "UTC", "FlexibleTimeWindow": {"Mode": "OFF"},
                 "ActionAfterCompletion": "DELETE",

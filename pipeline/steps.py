@@ -304,6 +304,8 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
 
 
 def _tmp(settings: Settings) -> str:
+    if settings.mode == "aws":  # in Lambda only /tmp is writable (the in-process validate step stages there)
+        return tempfile.gettempdir()
     path = settings.state_path / "tmp"
     path.mkdir(parents=True, exist_ok=True)
     return str(path)

@@ -69,8 +69,14 @@ def crawl_handler(event: State, context: Any = None, *, strict: bool = False) ->
 
 
 def plan_handler(event: State, context: Any = None) -> dict[str, Any]:
-    return _step("plan", event, lambda s: save_plan(s, event["dataset"], event["run_id"], plan_run(
-        s, event["dataset"], full=bool(event.get("full")), engine=event.get("engine"))))
+    def work(s: Settings) -> dict[str, Any]:
+        try:
+            plan = plan_run(s, event["dataset"], full=bool(event.get("full")), engine=event.get("engine"))
+        except DatasetNotFound:  # every file quarantined or deleted, and nothing published before
+            return {"action": "skip", "reason": "no files to validate (none catalogued as ingested)"}
+        return save_plan(s, event["dataset"], event["run_id"], plan)
+
+    return _step("plan", event, work)
 
 
 def run_validate(event: State, engine: str = "pandas") -> dict[str, Any]:

@@ -68,8 +68,8 @@ def stream_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
 
 def rules_changed(settings: Settings, dataset: str) -> None:
     """New rules re-validate every partition: mark the dataset changed, as an arrival would (the
-    rules table has no stream of its own)."""
-    if settings.pipeline_auto:
+    rules table has no stream of its own). Rules for a dataset with no files yet wait for its files."""
+    if settings.pipeline_auto and catalog_components.catalog_store(settings).get_dataset(dataset) is not None:
         due = time.time() + settings.pipeline_debounce_s
         components.lease_store(settings).mark_changed(dataset, 1, due)
         schedule.wakeups(settings).at(dataset, due)

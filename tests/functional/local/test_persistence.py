@@ -29,7 +29,8 @@ FIRST, SECOND = "kept/dt=2026-11-25/first.csv", "kept/dt=2026-11-26/second.csv"
 
 @pytest.fixture
 def lake_env(tmp_path):
-    with lake_environment(tmp_path / "state", DATALAKE_SNAPSHOT_DRAIN_WAIT="1") as settings:
+    # Automatic pipeline runs off: these tests crawl by hand and compare statuses across a restart.
+    with lake_environment(tmp_path / "state", DATALAKE_SNAPSHOT_DRAIN_WAIT="1", DATALAKE_PIPELINE_AUTO="false") as settings:
         yield settings
 
 

@@ -4,6 +4,8 @@ with each arrival (EventBridge Scheduler), and a run started as a Step Functions
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -24,14 +26,19 @@ def test_the_schedule_is_created_once_then_moved_with_each_arrival(local_setting
     client.create_schedule_group(Name="datalake-pipeline")
     wake = SchedulerWakeups(client, "datalake-pipeline", ROLE, TARGET)
 
-    wake.at("jobs", 1_795_000_000)
-    wake.at("jobs", 1_795_000_042)
+    first = time.time() + 100
+    wake.at("jobs", first)
+    wake.at("jobs", first + 42)  # a second arrival moves it
+    wake.at("other", time.time() - 60)  # a due time already past is scheduled just ahead
 
     name = schedule_name("jobs")
     got = client.get_schedule(Name=name, GroupName="datalake-pipeline")
-    assert got["ScheduleExpression"] == "at(2026-11-18T11:07:22)"  # 1_795_000_042 in UTC: the second arrival's
+    assert got["ScheduleExpression"] == f"at({datetime.fromtimestamp(first + 42, timezone.utc):%Y-%m-%dT%H:%M:%S})"
+    other = client.get_schedule(Name=schedule_name("other"), GroupName="datalake-pipeline")["ScheduleExpression"]
+    assert datetime.strptime(other, "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=timezone.utc).timestamp() > time.time()
     assert json.loads(got["Target"]["Input"]) == {"dataset": "jobs"} and got["Target"]["Arn"] == TARGET
-    assert [s["Name"] for s in client.list_schedules(GroupName="datalake-pipeline")["Schedules"]] == [name]
+    assert sorted(s["Name"] for s in client.list_schedules(GroupName="datalake-pipeline")["Schedules"]) == sorted(
+        [name, schedule_name("other")])
 
 
 def test_schedule_names_are_valid_and_distinct_for_any_dataset_name():

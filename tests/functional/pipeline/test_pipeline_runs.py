@@ -221,3 +221,22 @@ def test_a_failing_dataset_does_not_hold_up_another(lake):
     assert sorted(e.status for e in executions) == ["FAILED", "SUCCEEDED"]
     assert _runs(settings, "jobs")[0]["status"] == "succeeded"
     assert _runs(settings, "other")[0]["status"] == "failed"
+
+
+def test_a_dataset_whose_only_file_is_quarantined_gets_a_run_that_says_there_is_nothing_to_validate(lake):
+    settings, stream, tmp = lake
+    rules_store(settings).put_items(json.loads(RULES_FILE.read_text()))
+    trigger.rules_changed(settings, "jobs")  # no files yet: nothing is marked, no run starts
+    assert pipeline_components.lease_store(settings).get("jobs") is None
+    aws.client("s3", settings).put_object(Bucket=settings.landing_bucket, Key=KEY, Body=b"a,b,c\n1,2\n")
+    components.arrivals(settings).process(ObjectEvent(
+        kind="created", bucket=settings.landing_bucket, key=KEY, event_name="ObjectCreated:Put",
+        event_time="2026-11-25T10:00:00Z", source="s3"))
+    assert catalog_components.catalog_store(settings).get_object("jobs", settings.landing_bucket, KEY, None)[
+        "status"] == "quarantined"
+    trigger.stream_handler(stream.drain())
+
+    (ex,) = _run_due(settings)
+
+    (run,) = _runs(settings)
+    assert ex.status == "SUCCEEDED" and run["status"] == "succeeded" and "no files to validate" in run["summary"]
