@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -91,7 +92,7 @@ class LocalPipeline:
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="pipeline-due-poller", daemon=True)
         self.queued: dict[Future[Execution], dict[str, Any]] = {}
-        self.executions: list[Execution] = []
+        self.executions: deque[Execution] = deque(maxlen=100)  # the latest, for tests and debugging
 
     def start(self) -> None:
         self.thread.start()

@@ -77,7 +77,7 @@ def _run_due(settings) -> list:
     started = pipe.poll_once()
     pipe.pool.shutdown(wait=True)
     assert len(pipe.executions) == started
-    return pipe.executions
+    return list(pipe.executions)
 
 
 def _runs(settings, dataset="jobs"):
