@@ -135,7 +135,8 @@ class LocalPipeline:
         from pipeline import components
 
         self.stop_event.set()
-        self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.thread.join(timeout)
         pending = dict(self.queued)
         self.pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + timeout
