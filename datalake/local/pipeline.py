@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -100,7 +101,7 @@ class LocalPipeline:
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="pipeline-due-poller", daemon=True)
         self.queued: dict[Future[Execution], dict[str, Any]] = {}
-        self.executions: list[Execution] = []
+        self.executions: deque[Execution] = deque(maxlen=100)  # the latest, for tests and debugging
 
     def start(self) -> None:
         self.thread.start()
@@ -143,7 +144,8 @@ class LocalPipeline:
         from pipeline import components
 
         self.stop_event.set()
-        self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.thread.join(timeout)
         pending = dict(self.queued)
         self.pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + timeout

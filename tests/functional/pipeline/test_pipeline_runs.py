@@ -77,7 +77,7 @@ def _run_due(settings) -> list:
     started = pipe.poll_once()
     pipe.pool.shutdown(wait=True)
     assert len(pipe.executions) == started
-    return pipe.executions
+    return list(pipe.executions)
 
 
 def _runs(settings, dataset="jobs"):
@@ -240,3 +240,33 @@ def test_a_dataset_whose_only_file_is_quarantined_gets_a_run_that_says_there_is_
 
     (run,) = _runs(settings)
     assert ex.status == "SUCCEEDED" and run["status"] == "succeeded" and "no files to validate" in run["summary"]
+
+
+def test_a_run_still_queued_when_the_lake_stops_is_cancelled_and_due_again(lake):
+    import threading
+
+    from datalake.local.stepfunctions import Execution
+    from pipeline.trigger import start_run
+
+    settings, _, _ = lake
+    gate = threading.Event()
+
+    class Blocking:  # stands in for the state machine: holds the only worker until released
+        def run(self, state, execution_id):
+            gate.wait(10)
+            return Execution(execution_id, status="SUCCEEDED")
+
+    pipe = LocalPipeline(settings, machine=Blocking(), workers=1)
+    leases = pipeline_components.lease_store(settings)
+    for ds in ("a", "b"):
+        leases.mark_changed(ds, 1, due_at=0)
+    first = start_run(settings, "a", starter=pipe.submit)
+    queued = start_run(settings, "b", starter=pipe.submit)
+
+    threading.Timer(0.5, gate.set).start()
+    pipe.stop(timeout=5)
+
+    run = pipeline_components.run_store(settings).get("b", queued["run_id"])
+    assert run["status"] == "failed" and "cancelled" in run["summary"]
+    assert leases.get("b").get("owner") is None and [i["dataset"] for i in leases.due()] == ["b"]
+    assert leases.get("a")["owner"] == first["owner"]  # the blocking stand-in never finished its run
