@@ -25,16 +25,27 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Literal
 
 from catalog.naming import dataset_for_key, pad_sequencer, partitions_for_key
-from catalog.store import LIVE, CatalogStore, WriteConflict
+from catalog.store import PRESENT, CatalogStore, WriteConflict
 from ingestion.events import ObjectEvent
-from ingestion.exceptions import ConcurrentArrivals, QuarantineError
+from ingestion.exceptions import ConcurrentArrivals, NeedMoreBytes, QuarantineError
 from ingestion.objects import Observed, ObjectReader, VersionInfo
-from ingestion.profile import PARQUET_MAGIC, Profile, count_rows, profile_bytes, profile_parquet
+from ingestion.profile import (
+    HEAD_TEXT_LIMIT,
+    PARQUET_MAGIC,
+    Profile,
+    TextBudgetExceeded,
+    count_rows,
+    profile_bytes,
+    profile_parquet,
+)
 
-Status = Literal["ingested", "quarantined", "deleted", "duplicate", "stale"]
+Status = Literal["ingested", "quarantined", "ignored", "deleted", "duplicate", "stale"]
 # Fields a re-catalogued object must not inherit from its previous record (they described old content).
 _CONTENT_FIELDS = ("format", "compression", "encoding", "delimiter", "has_header", "columns", "schema_digest",
-                   "row_count", "row_count_note", "validation", "status_reason", "delete_marker", "deleted_at")
+                   "row_count", "row_count_note", "validation", "status_reason", "delete_marker", "deleted_at",
+                   "handler_failed")
+FOLDER_MARKER_REASON = ("folder marker (a zero-byte key ending in '/', as consoles create for folders): not a data "
+                        "file; kept out of the dataset's file counts")
 DEFAULT_HEAD_BYTES = 1024 * 1024
 
 
@@ -121,7 +132,7 @@ class Arrivals:
                 desired = self._deleted_record(existing, bucket, key, dataset, None, ev, f"removed from the bucket ({why})")
                 created = False
             else:
-                if existing and _same_content(existing, obs) and existing.get("status") in LIVE:
+                if existing and _same_content(existing, obs) and existing.get("status") in PRESENT:
                     return Outcome("duplicate", bucket, key, dataset)
                 desired = self._catalogue(obs, existing, dataset, ev)
                 created = True
@@ -182,7 +193,7 @@ class Arrivals:
             desired = self._deleted_record(rec, bucket, v.key, dataset, v.version_id, ev, "delete marker")
             desired.update(delete_marker=True, is_latest=v.is_latest, size=0, last_modified=v.last_modified)
             return desired
-        if rec and rec.get("status") in LIVE and rec.get("etag") == v.etag:
+        if rec and rec.get("status") in PRESENT and rec.get("etag") == v.etag and not rec.get("handler_failed"):
             return None if rec.get("is_latest") == v.is_latest else {**rec, "is_latest": v.is_latest}
         obs = self.objects.observe(bucket, v.key, v.version_id, self.head_bytes)
         if obs is None:
@@ -205,13 +216,47 @@ class Arrivals:
             "tags": self.objects.tags(obs.bucket, obs.key, obs.version_id) if obs.tag_count else {},
             "is_latest": True, "delete_marker": False,
         })
-        try:
-            record.update(_profile_fields(self._profile(obs)))
-            record["status"], record["status_reason"] = "ingested", None
-        except QuarantineError as q:
-            record["status"], record["status_reason"] = "quarantined", q.reason
+        if obs.key.endswith("/") and obs.size == 0:
+            record["status"], record["status_reason"] = "ignored", FOLDER_MARKER_REASON
+        else:
+            try:
+                record.update(_profile_fields(self._profile(obs)))
+                record["status"], record["status_reason"] = "ingested", None
+            except QuarantineError as q:
+                record["status"], record["status_reason"] = "quarantined", q.reason
         record["catalogued_at"] = now
         return record
+
+    def record_failure(self, bucket: str, key: str, version_id: str | None, reason: str) -> Outcome | None:
+        """Give an object whose processing keeps failing a record that says so (status ``quarantined``,
+        ``handler_failed``), so no object is left without one. A later event, a DLQ redrive or reconcile
+        processes it again (``handler_failed`` records are never taken for duplicates). None when the
+        object is gone (its delete is then the record to write, through the normal path).
+        """
+        dataset = dataset_for_key(key)
+        for _ in range(self.max_attempts):
+            obs = self.objects.observe(bucket, key, _norm_version(version_id), 1024)
+            if obs is None:
+                return None
+            version_id = obs.version_id
+            existing = self.store.get_object(dataset, bucket, key, version_id)
+            record = {k: v for k, v in (existing or {}).items() if k not in _CONTENT_FIELDS and k not in ("pk", "sk")}
+            record.update({
+                "dataset": dataset, "bucket": bucket, "key": key, "version_id": version_id, "size": obs.size,
+                "etag": obs.etag, "content_type": obs.content_type, "last_modified": obs.last_modified,
+                "partitions": partitions_for_key(key), "metadata": obs.metadata, "delete_marker": False,
+                "is_latest": True if version_id is None else any(
+                    v.is_latest for v in self.objects.versions(bucket, key) if v.version_id == version_id),
+                "status": "quarantined", "status_reason": reason, "handler_failed": True,
+                "event_name": "handler-failure", "catalogued_at": self.clock(),
+            })
+            record.setdefault("arrival_time", obs.last_modified)
+            try:
+                self._commit(record, existing, None, existing is None)
+            except WriteConflict:
+                continue
+            return self._outcome(record)
+        raise ConcurrentArrivals(bucket, key, self.max_attempts)
 
     def _deleted_record(self, existing: dict[str, Any] | None, bucket: str, key: str, dataset: str,
                         version_id: str | None, ev: ObjectEvent | None, reason: str) -> dict[str, Any]:
@@ -251,13 +296,19 @@ class Arrivals:
             raise QuarantineError("empty object (0 bytes): nothing to catalogue; upload the file again with content")
         if obs.head[:4] == PARQUET_MAGIC:
             return profile_parquet(self.objects.range_file(obs) if not obs.complete else _bytes_file(obs.head))
-        prof = profile_bytes(obs.head, complete=obs.complete, key=obs.key)
+        prof = self._profile_head(obs)
         if prof.row_count is not None:
             return prof
         if obs.size <= self.budget:
             body = self.objects.stream(obs.bucket, obs.key, obs.version_id)
             try:
-                prof.row_count = count_rows(body, prof)
+                # The budget bounds the text too: a gzip that inflates past it (a bomb) is not read to the end.
+                prof.row_count = count_rows(body, prof, max_text_bytes=max(self.budget, HEAD_TEXT_LIMIT))
+            except TextBudgetExceeded as over:
+                prof.row_count_note = (
+                    f"unknown: the {obs.size}-byte gzip inflates to more than {over.limit} bytes of text (the "
+                    "DATALAKE_PROFILE_BYTE_BUDGET); schema is from its first bytes"
+                )
             finally:
                 body.close()
         else:
@@ -268,6 +319,23 @@ class Arrivals:
         return prof
 
 
+    def _profile_head(self, obs: Observed) -> Profile:
+        """Profile the head; a first line longer than the head is read in longer heads, up to the budget."""
+        head, complete = obs.head, obs.complete
+        while True:
+            try:
+                return profile_bytes(head, complete=complete, key=obs.key, text_limit=max(HEAD_TEXT_LIMIT, 8 * len(head)))
+            except NeedMoreBytes as more:
+                if len(head) >= min(obs.size, self.budget):
+                    raise QuarantineError(
+                        f"no complete {more.what} in the first {len(head)} bytes: a line longer than the "
+                        f"{self.budget}-byte profile budget (DATALAKE_PROFILE_BYTE_BUDGET); split the line or raise the budget"
+                    ) from more
+                n = min(obs.size, self.budget, len(head) * 8)
+                head = self.objects.read_head(obs, n)
+                complete = n >= obs.size
+
+
 def _bytes_file(data: bytes) -> Any:
     import io
 
@@ -275,8 +343,10 @@ def _bytes_file(data: bytes) -> Any:
 
 
 def _same_content(rec: dict[str, Any], obs: Observed) -> bool:
-    return (rec.get("etag") == obs.etag and rec.get("last_modified") == obs.last_modified
-            and int(rec.get("size") or -1) == obs.size)
+    # Identity is the content (ETag and size), not LastModified: a restored local lake re-creates every
+    # object with a new LastModified, and a redelivered event for an unchanged object must stay a duplicate.
+    return (rec.get("etag") == obs.etag and int(rec.get("size") or -1) == obs.size
+            and not rec.get("handler_failed"))
 
 
 def _profile_fields(p: Profile) -> dict[str, Any]:
