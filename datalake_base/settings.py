@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     # Local runtime: a failed message is retried after min(visibility timeout, base * 2^(receives-1)) seconds;
     # 0 leaves it invisible for the queue's whole visibility timeout, as Lambda's SQS mapping does.
     local_retry_backoff_s: float = Field(1.0, ge=0, validation_alias=_env("DATALAKE_LOCAL_RETRY_BACKOFF"))
+    # Parsing an arriving file runs in a worker process ("process") with a memory limit and a
+    # timeout, so no file can crash or hang the handler; "inline" parses in the handler's process.
+    profile_isolation: Literal["process", "inline"] = Field("process", validation_alias=_env("DATALAKE_PROFILE_ISOLATION"))
+    # Kept under the queue's visibility timeout, so a hung parse is quarantined before the message reappears.
+    profile_timeout_s: float = Field(25.0, gt=0, validation_alias=_env("DATALAKE_PROFILE_TIMEOUT"))
+    profile_memory_mb: int = Field(1024, ge=256, validation_alias=_env("DATALAKE_PROFILE_MEMORY_MB"))
 
     # --- search ------------------------------------------------------------------------------
     search_backend: SearchBackend = Field("embedded", validation_alias=_env("DATALAKE_SEARCH_BACKEND"))

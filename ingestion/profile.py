@@ -34,6 +34,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 HEAD_TEXT_LIMIT = 8 * 1024 * 1024
 COUNT_CHUNK = 4 * 1024 * 1024
 PARQUET_MAGIC = b"PAR1"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 # Deepest JSON nesting (and nested Parquet type) accepted. Arrow's JSON reader recurses once per
 # level (100,000 levels overflow its C stack: a segfault), and so does the type walk below; Glue
 # and Athena types this deep are unusable anyway.
@@ -109,6 +110,11 @@ def profile_bytes(data: bytes, *, complete: bool, key: str = "", text_limit: int
         if not complete:
             raise QuarantineError("internal: profile Parquet with profile_parquet() over a seekable file")
         return profile_parquet(io.BytesIO(data))
+    if data[:4] in ZIP_MAGICS:
+        raise QuarantineError(
+            "a zip archive (PK header), whatever its name says: zip is not read; unzip it and upload the files, "
+            "or compress them with gzip"
+        )
     compression: Compression = "none"
     if data[:2] == GZIP_MAGIC:
         compression = "gzip"

@@ -27,17 +27,10 @@ from typing import Any, Callable, Literal
 from catalog.naming import dataset_for_key, pad_sequencer, partitions_for_key
 from catalog.store import PRESENT, CatalogStore, WriteConflict
 from ingestion.events import ObjectEvent
-from ingestion.exceptions import ConcurrentArrivals, NeedMoreBytes, QuarantineError
+from ingestion.exceptions import ConcurrentArrivals, QuarantineError
+from ingestion.inspection import Profiler, inspect_object
 from ingestion.objects import Observed, ObjectReader, VersionInfo
-from ingestion.profile import (
-    HEAD_TEXT_LIMIT,
-    PARQUET_MAGIC,
-    Profile,
-    TextBudgetExceeded,
-    count_rows,
-    profile_bytes,
-    profile_parquet,
-)
+from ingestion.profile import Profile
 
 Status = Literal["ingested", "quarantined", "ignored", "deleted", "duplicate", "stale"]
 # Fields a re-catalogued object must not inherit from its previous record (they described old content).
@@ -82,6 +75,7 @@ class Arrivals:
         profile_head_bytes: int = DEFAULT_HEAD_BYTES,
         clock: Callable[[], str] = utcnow,
         max_attempts: int = 6,
+        profiler: Profiler | None = None,
     ) -> None:
         self.objects = ObjectReader(s3)
         self.store = store
@@ -91,6 +85,10 @@ class Arrivals:
         self.clock = clock
         self.max_attempts = max_attempts
         self._schemas_seen: set[tuple[str, str]] = set()
+        # Where a file is parsed: in this process by default; ``ingestion.sandbox`` runs it in a worker
+        # process with a memory limit and a timeout (no file can crash or hang the handler).
+        self.profiler: Profiler = profiler or (lambda obs: inspect_object(
+            self.objects, obs, budget=self.budget, max_object_bytes=self.max_object_bytes))
 
     def process(self, ev: ObjectEvent) -> Outcome:
         """Bring the catalog in line with the bucket for the key ``ev`` names."""
@@ -220,7 +218,7 @@ class Arrivals:
             record["status"], record["status_reason"] = "ignored", FOLDER_MARKER_REASON
         else:
             try:
-                record.update(_profile_fields(self._profile(obs)))
+                record.update(_profile_fields(self.profiler(obs)))
                 record["status"], record["status_reason"] = "ingested", None
             except QuarantineError as q:
                 record["status"], record["status_reason"] = "quarantined", q.reason
@@ -284,62 +282,6 @@ class Arrivals:
     def _outcome(rec: dict[str, Any]) -> Outcome:
         return Outcome(rec.get("status", "duplicate"), rec.get("bucket", ""), rec.get("key", ""), rec.get("dataset", ""),
                        rec.get("status_reason"), rec.get("version_id"))
-
-    # --- profiling ---------------------------------------------------------------------------------
-    def _profile(self, obs: Observed) -> Profile:
-        if obs.size > self.max_object_bytes:
-            raise QuarantineError(
-                f"object is {obs.size} bytes, over the {self.max_object_bytes}-byte limit "
-                "(DATALAKE_MAX_OBJECT_BYTES); split it or raise the limit"
-            )
-        if obs.size == 0:
-            raise QuarantineError("empty object (0 bytes): nothing to catalogue; upload the file again with content")
-        if obs.head[:4] == PARQUET_MAGIC:
-            return profile_parquet(self.objects.range_file(obs) if not obs.complete else _bytes_file(obs.head))
-        prof = self._profile_head(obs)
-        if prof.row_count is not None:
-            return prof
-        if obs.size <= self.budget:
-            body = self.objects.stream(obs.bucket, obs.key, obs.version_id)
-            try:
-                # The budget bounds the text too: a gzip that inflates past it (a bomb) is not read to the end.
-                prof.row_count = count_rows(body, prof, max_text_bytes=max(self.budget, HEAD_TEXT_LIMIT))
-            except TextBudgetExceeded as over:
-                prof.row_count_note = (
-                    f"unknown: the {obs.size}-byte gzip inflates to more than {over.limit} bytes of text (the "
-                    "DATALAKE_PROFILE_BYTE_BUDGET); schema is from its first bytes"
-                )
-            finally:
-                body.close()
-        else:
-            prof.row_count_note = (
-                f"unknown: the object is {obs.size} bytes, over the {self.budget}-byte row-count budget "
-                "(DATALAKE_PROFILE_BYTE_BUDGET); schema is from its first bytes"
-            )
-        return prof
-
-
-    def _profile_head(self, obs: Observed) -> Profile:
-        """Profile the head; a first line longer than the head is read in longer heads, up to the budget."""
-        head, complete = obs.head, obs.complete
-        while True:
-            try:
-                return profile_bytes(head, complete=complete, key=obs.key, text_limit=max(HEAD_TEXT_LIMIT, 8 * len(head)))
-            except NeedMoreBytes as more:
-                if len(head) >= min(obs.size, self.budget):
-                    raise QuarantineError(
-                        f"no complete {more.what} in the first {len(head)} bytes: a line longer than the "
-                        f"{self.budget}-byte profile budget (DATALAKE_PROFILE_BYTE_BUDGET); split the line or raise the budget"
-                    ) from more
-                n = min(obs.size, self.budget, len(head) * 8)
-                head = self.objects.read_head(obs, n)
-                complete = n >= obs.size
-
-
-def _bytes_file(data: bytes) -> Any:
-    import io
-
-    return io.BytesIO(data)
 
 
 def _same_content(rec: dict[str, Any], obs: Observed) -> bool:
