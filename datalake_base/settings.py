@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # Kept under the queue's visibility timeout, so a hung parse is quarantined before the message reappears.
     profile_timeout_s: float = Field(25.0, gt=0, validation_alias=_env("DATALAKE_PROFILE_TIMEOUT"))
     profile_memory_mb: int = Field(1024, ge=256, validation_alias=_env("DATALAKE_PROFILE_MEMORY_MB"))
+    # Deepest JSON / nested-type nesting accepted; deeper files are quarantined before a parser sees them.
+    profile_max_nesting: int = Field(64, ge=1, validation_alias=_env("DATALAKE_PROFILE_MAX_NESTING"))
 
     # --- search ------------------------------------------------------------------------------
     search_backend: SearchBackend = Field("embedded", validation_alias=_env("DATALAKE_SEARCH_BACKEND"))

@@ -17,7 +17,8 @@ def arrivals(settings: Settings | None = None) -> Arrivals:
     if s.profile_isolation == "process":
         profiler = Sandbox(endpoint_url=s.effective_endpoint, region=s.region, mode=s.mode,
                            budget=s.profile_byte_budget, max_object_bytes=s.max_object_bytes,
-                           timeout_s=s.profile_timeout_s, memory_mb=s.profile_memory_mb)
+                           timeout_s=s.profile_timeout_s, memory_mb=s.profile_memory_mb,
+                           max_nesting=s.profile_max_nesting)
     return Arrivals(
         aws.client("s3", s),
         catalog_store(s),

@@ -65,6 +65,11 @@ def _catalog_state(records: list[dict[str, Any]], versioned: bool) -> dict[str, 
     return dict(state)
 
 
+def _size(rec: dict[str, Any]) -> int:
+    size = rec.get("size")
+    return -1 if size is None else int(size)  # 0 is a size (an empty object), not a missing one
+
+
 def _drifted(key: str, in_bucket: dict[str, Any] | None, in_catalog: dict[str, Any] | None, versioned: bool) -> str | None:
     if versioned:
         have = (in_bucket or {}).get("versions", set())
@@ -79,7 +84,7 @@ def _drifted(key: str, in_bucket: dict[str, Any] | None, in_catalog: dict[str, A
         return f"in the bucket but catalogued as {in_catalog.get('status')}"
     if in_catalog.get("handler_failed"):
         return "its processing failed before; trying again"
-    if in_catalog.get("etag") != in_bucket["etag"] or int(in_catalog.get("size") or -1) != in_bucket["size"]:
+    if in_catalog.get("etag") != in_bucket["etag"] or _size(in_catalog) != in_bucket["size"]:
         return "catalogued content differs from the bucket (etag/size)"
     return None
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from ingestion.exceptions import IngestionError, QuarantineError
 from ingestion.objects import Observed
+from ingestion import profile
 from ingestion.profile import Profile
 
 _LEN = struct.Struct("!Q")
@@ -80,6 +81,8 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ingestion.sandbox", str(memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+            # Few malloc arenas: each reserves 64 MB of address space per thread, which counts against the limit.
+            env={**os.environ, "MALLOC_ARENA_MAX": "2"},
         )
 
     def call(self, request: dict[str, Any], timeout_s: float) -> tuple[str, Any]:
@@ -120,9 +123,9 @@ class Sandbox:
     """A ``Profiler`` that parses in worker processes; thread-safe (one worker per concurrent call)."""
 
     def __init__(self, *, endpoint_url: str | None, region: str, mode: str, budget: int, max_object_bytes: int,
-                 timeout_s: float, memory_mb: int) -> None:
+                 timeout_s: float, memory_mb: int, max_nesting: int = profile.MAX_NESTING) -> None:
         self.params = {"endpoint_url": endpoint_url, "region": region, "mode": mode, "budget": budget,
-                       "max_object_bytes": max_object_bytes}
+                       "max_object_bytes": max_object_bytes, "max_nesting": max_nesting}
         self.timeout_s, self.memory_mb = timeout_s, memory_mb
 
     def __call__(self, obs: Observed) -> Profile:
@@ -172,13 +175,26 @@ class Sandbox:
 
 
 # --- the worker process ----------------------------------------------------------------------------
+def _vm_size() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _serve(memory_mb: int) -> None:
-    limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import boto3
+    import pyarrow.csv  # noqa: F401 - loaded before the limit, so it counts only what a parse allocates
+    import pyarrow.json  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
 
     from ingestion.inspection import inspect_object
     from ingestion.objects import ObjectReader
+
+    # The limit is on address space: what the loaded interpreter maps already, plus the allowance.
+    limit = _vm_size() + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     readers: dict[tuple[Any, ...], ObjectReader] = {}
     stdin, stdout = sys.stdin.buffer.fileno(), os.dup(sys.stdout.buffer.fileno())
@@ -195,6 +211,7 @@ def _serve(memory_mb: int) -> None:
                 "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "local")}
             s3 = boto3.session.Session(region_name=req["region"], **creds).client("s3", endpoint_url=req["endpoint_url"])
             readers[where] = ObjectReader(s3)
+        profile.MAX_NESTING = req["max_nesting"]  # one request at a time: a per-request setting
         try:
             reply: tuple[str, Any] = ("profile", inspect_object(
                 readers[where], req["obs"], budget=req["budget"], max_object_bytes=req["max_object_bytes"]))

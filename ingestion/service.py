@@ -35,11 +35,12 @@ from ingestion.profile import Profile
 Status = Literal["ingested", "quarantined", "ignored", "deleted", "duplicate", "stale"]
 # Fields a re-catalogued object must not inherit from its previous record (they described old content).
 _CONTENT_FIELDS = ("format", "compression", "encoding", "delimiter", "has_header", "columns", "schema_digest",
-                   "row_count", "row_count_note", "validation", "status_reason", "delete_marker", "deleted_at",
-                   "handler_failed")
+                   "row_count", "row_count_note", "column_count", "columns_truncated", "validation", "status_reason",
+                   "delete_marker", "deleted_at", "handler_failed")
 FOLDER_MARKER_REASON = ("folder marker (a zero-byte key ending in '/', as consoles create for folders): not a data "
                         "file; kept out of the dataset's file counts")
 DEFAULT_HEAD_BYTES = 1024 * 1024
+MAX_RECORDED_COLUMNS = 2000
 
 
 @dataclass(frozen=True)
@@ -284,10 +285,15 @@ class Arrivals:
                        rec.get("status_reason"), rec.get("version_id"))
 
 
+def _size(rec: dict[str, Any]) -> int:
+    size = rec.get("size")
+    return -1 if size is None else int(size)  # 0 is a size (an empty object), not a missing one
+
+
 def _same_content(rec: dict[str, Any], obs: Observed) -> bool:
     # Identity is the content (ETag and size), not LastModified: a restored local lake re-creates every
     # object with a new LastModified, and a redelivered event for an unchanged object must stay a duplicate.
-    return (rec.get("etag") == obs.etag and int(rec.get("size") or -1) == obs.size
+    return (rec.get("etag") == obs.etag and _size(rec) == obs.size
             and not rec.get("handler_failed"))
 
 
@@ -298,7 +304,11 @@ def _profile_fields(p: Profile) -> dict[str, Any]:
         "encoding": p.encoding,
         "delimiter": p.delimiter,
         "has_header": p.has_header,
-        "columns": p.columns,
+        # A DynamoDB item holds at most 400 KB: a very wide file keeps its first columns, its full
+        # column count and a digest of the whole schema (so schema changes are still seen).
+        "columns": p.columns[:MAX_RECORDED_COLUMNS],
+        "column_count": len(p.columns),
+        "columns_truncated": len(p.columns) > MAX_RECORDED_COLUMNS or None,
         "schema_digest": schema_digest(p.columns),
         "row_count": p.row_count,
         "row_count_note": p.row_count_note,
