@@ -172,3 +172,39 @@ def test_a_parse_over_the_memory_limit_or_the_timeout_is_quarantined(lake, s3):
     slow = _observe(lake, s3, "slow/a.csv", b"a,b\n" + b"1,2\n" * 2_000_000)
     with pytest.raises(QuarantineError, match="longer than 0.05 s"):
         _sandbox(lake, timeout_s=0.05, budget=64 * 1024 * 1024)(slow)
+
+
+def test_a_handler_that_keeps_crashing_leaves_a_record_when_its_message_is_dead_lettered(local_settings, s3, sqs):
+    """The real handler under the real SQS mapping: retried, dead-lettered, and the object has a record."""
+    from datalake.local.runtime import SqsMapping
+    from ingestion import handler
+
+    ids = provision(local_settings)
+    arrivals = components.cached_arrivals()
+    real = arrivals.profiler
+
+    def buggy(obs):
+        if obs.key == "jobs/boom.csv":
+            raise RecursionError("maximum recursion depth exceeded while calling a Python object")
+        return real(obs)
+
+    arrivals.profiler = buggy
+    s3.put_object(Bucket=local_settings.landing_bucket, Key="jobs/boom.csv", Body=b"a,b\n1,2\n")
+    s3.put_object(Bucket=local_settings.landing_bucket, Key="jobs/fine.csv", Body=b"a,b\n1,2\n")
+    mapping = SqsMapping(local_settings, ids["queue_url"], handler.handler, threading.Event(), "test-mapping")
+    dlq = sqs.get_queue_url(QueueName=local_settings.arrivals_dlq)["QueueUrl"]
+    store = catalog_components.catalog_store(local_settings)
+
+    import time
+
+    deadline = time.monotonic() + 30
+    dead: list = []
+    while not dead and time.monotonic() < deadline:
+        mapping.poll_once()
+        dead = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0).get("Messages", [])
+
+    assert dead and "boom.csv" in dead[0]["Body"]
+    rec = store.get_object("jobs", local_settings.landing_bucket, "jobs/boom.csv", None)
+    assert rec["status"] == "quarantined" and rec["handler_failed"]
+    assert rec["status_reason"].startswith("handler crashed on all 3 deliveries (RecursionError")
+    assert store.get_object("jobs", local_settings.landing_bucket, "jobs/fine.csv", None)["status"] == "ingested"
