@@ -1,6 +1,11 @@
 """The local lake process: starts the endpoint, provisions, restores the saved lake, runs the
 event-source mappings; on SIGTERM saves the lake (SIGUSR1: stops without saving) and stops.
 
+Durability (docs/reliability.md): the endpoint journals every acknowledged write; on start the
+snapshot is restored, the journal replayed on top, then journaling goes on; a save records the
+journal's mark in the snapshot and then empties the journal. After a start, one reconcile run
+catalogues objects whose notifications were in flight when a process died.
+
 Progress of a restore or a save goes to ``<state>/progress.json``, which `datalake up`/`down`
 read to show it and to report an error. A save that fails leaves the lake running (runtime
 restarted): nothing is lost, and the error says how to retry or discard.
@@ -55,14 +60,48 @@ def _runtime(settings: Settings, ids: dict[str, str]) -> Any:
     return runtime
 
 
+def _replay_journal(settings: Settings, covered: dict[str, Any] | None) -> None:
+    """Bring back the writes acknowledged since the snapshot, then journal new ones."""
+    from datalake.local import journal
+
+    path = journal.journal_path(settings.state_path)
+    total = journal.pending(path)
+    if total:
+        report = ProgressFile(settings.state_path, "restore")
+        sent = journal.replay(settings.local_endpoint, path, covered,
+                              progress=lambda n: report("replaying the endpoint journal", n, total))
+        report.write({"replayed": sent, "journal_records": total})
+    journal.control(settings.local_endpoint, "on")
+
+
+def _reconcile_once(settings: Settings) -> None:
+    """One reconcile soon after start, in the background: SQS is not journaled, so a notification that
+    was queued or in flight when a process died is caught here rather than at the first scheduled run."""
+    from datalake.local.runtime import scheduled_event
+    from ingestion import reconcile
+
+    def run() -> None:
+        try:
+            reconcile.handler(scheduled_event("datalake-reconcile-on-start", settings.region), None)
+        except Exception as exc:  # noqa: BLE001 - the scheduled runs try again
+            print(f"reconcile on start failed: {exc!r}", file=sys.stderr, flush=True)
+
+    threading.Thread(target=run, name="reconcile-on-start", daemon=True).start()
+
+
 def main() -> None:
     settings = get_settings()
     state = settings.state_path
     state.mkdir(parents=True, exist_ok=True)
+    from datalake.local import journal, processes
+
     endpoint = subprocess.Popen(
-        [sys.executable, "-m", "datalake.local.endpoint", settings.local_host, str(settings.local_port)],
+        [sys.executable, "-m", "datalake.local.endpoint", settings.local_host, str(settings.local_port),
+         str(journal.journal_path(state))],
         stdout=subprocess.DEVNULL, stderr=open(state / "endpoint.log", "ab"),
     )
+    # Written first: should this process die, `datalake up`/`down` find the endpoint and adopt it.
+    processes.write_json(state / processes.ENDPOINT_PID, {"pid": endpoint.pid, "endpoint": settings.local_endpoint})
     stop = threading.Event()
     request = {"save": True}
 
@@ -84,6 +123,7 @@ def main() -> None:
         from datalake.local.provision import provision
 
         ids = provision(settings)
+        manifest: dict[str, Any] = {}
         if snapshot.exists(settings):
             report = ProgressFile(state, "restore")
             try:
@@ -92,7 +132,9 @@ def main() -> None:
                 report.write({"error": str(exc)})
                 raise
             report.write({"restored": snapshot.describe(manifest), "created_at": manifest.get("created_at")})
+        _replay_journal(settings, manifest.get("journal"))
         runtime = _runtime(settings, ids)
+        _reconcile_once(settings)
         (state / "daemon.json").write_text(json.dumps({
             "pid": os.getpid(), "endpoint_pid": endpoint.pid, "endpoint": settings.local_endpoint,
             "started_at": time.time(), **ids,
@@ -107,7 +149,10 @@ def main() -> None:
                 break
             report = ProgressFile(state, "export")
             try:
-                manifest = snapshot.export_lake(settings, report)
+                mark = journal.control(settings.local_endpoint, "mark")
+                manifest = snapshot.export_lake(settings, report, extra={"journal": {
+                    "id": mark.get("id"), "records": mark.get("records")}})
+                journal.control(settings.local_endpoint, "truncate")  # the snapshot holds it all now
             except Exception as exc:
                 print(f"saving the local lake failed: {exc!r}", file=sys.stderr, flush=True)
                 report.write({"error": (
@@ -130,6 +175,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             endpoint.kill()
         Path(state / "daemon.json").unlink(missing_ok=True)
+        Path(state / processes.ENDPOINT_PID).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
