@@ -155,6 +155,9 @@ def status() -> None:
     st = lifecycle.status(s)
     if s.mode == "local" and not st.running and (not s.endpoint_url or _is_own_endpoint(s)):
         console.print("local lake: [red]not running[/] (start it with `datalake up`)")
+        if st.stray_endpoint_pid:
+            console.print(f"[yellow]an endpoint left by a daemon that died (pid {st.stray_endpoint_pid}) still holds the "
+                          "lake in memory[/]: `datalake up` saves and restarts it, `datalake down` saves and stops it")
         _print_snapshot(s)
         sys.exit(1)
     if st.running:
