@@ -199,3 +199,44 @@ def test_hostile_corpus_through_the_live_runtime_keeps_the_pipeline_going(lake):
     assert not wrong, wrong
     assert lifecycle.status(s).running
     assert rss < 1500
+
+
+def test_kill_9_of_the_endpoint_brings_back_every_acknowledged_write(lake):
+    s = lake
+    s3, _, store = _clients(s)
+    rules = aws.client("dynamodb", s)
+    acked = []
+    for i in range(40):  # a burst, and the kill right after the last acknowledgement
+        s3.put_object(Bucket=s.landing_bucket, Key=f"burst/f{i}.csv", Body=f"a,b\n{i},x\n".encode())
+        acked.append(f"burst/f{i}.csv")
+    rules.put_item(TableName=s.rules_table, Item={"id": {"S": "burst-a"}, "dataset_name": {"S": "burst"}})
+    _kill9(_endpoint_pid(s))
+    wait_for(lambda: not lifecycle.status(s).running, timeout=30)
+
+    lifecycle.up(s, timeout=180)
+
+    s3, _, store = _clients(s)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s.landing_bucket, Prefix="burst/").get("Contents", [])}
+    assert keys == set(acked)
+    assert aws.client("dynamodb", s).get_item(TableName=s.rules_table, Key={"id": {"S": "burst-a"}}).get("Item")
+    assert wait_for(lambda: _drained(s), timeout=120, every=1)["lost"] == 0
+
+
+def test_kill_9_of_the_daemon_leaves_a_stray_endpoint_that_status_names_and_down_saves(lake):
+    s = lake
+    s3, _, _ = _clients(s)
+    s3.put_object(Bucket=s.landing_bucket, Key="stray/a.csv", Body=b"a,b\n1,2\n")
+    wait_for(lambda: _drained(s), timeout=60)
+    endpoint = _endpoint_pid(s)
+    _kill9(_daemon_pid(s))
+    s3.put_object(Bucket=s.landing_bucket, Key="stray/b.csv", Body=b"a,b\n3,4\n")  # while no runtime runs
+
+    st = lifecycle.status(s)
+    assert not st.running and st.stray_endpoint_pid == endpoint
+    assert lifecycle.down(s)  # saves the stray endpoint's lake, then stops it
+    assert not processes.is_running(endpoint, processes.ENDPOINT_MODULE)
+    assert lifecycle.status(s).stray_endpoint_pid is None
+
+    lifecycle.up(s, timeout=180)
+    c = wait_for(lambda: _drained(s), timeout=120, every=1)  # b.csv catalogued by the reconcile on start
+    assert c["objects"] == 2 and c["lost"] == 0
