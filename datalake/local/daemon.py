@@ -74,17 +74,27 @@ def _replay_journal(settings: Settings, covered: dict[str, Any] | None) -> None:
     journal.control(settings.local_endpoint, "on")
 
 
+RECONCILE_ON_START_TRIES = 30
+
+
 def _reconcile_once(settings: Settings) -> None:
-    """One reconcile soon after start, in the background: SQS is not journaled, so a notification that
-    was queued or in flight when a process died is caught here rather than at the first scheduled run."""
-    from datalake.local.runtime import scheduled_event
-    from ingestion import reconcile
+    """Reconcile soon after start, in the background: SQS is not journaled, so a notification that was
+    queued or in flight when a process died is caught here rather than at the first scheduled run.
+    Repeated (every 5 s) until a run completes with nothing failed: right after a crash the backlog of
+    arrivals keeps moving the dataset counters, and their check needs a quiet moment."""
+    from ingestion import components
+    from ingestion.reconcile import reconcile
 
     def run() -> None:
-        try:
-            reconcile.handler(scheduled_event("datalake-reconcile-on-start", settings.region), None)
-        except Exception as exc:  # noqa: BLE001 - the scheduled runs try again
-            print(f"reconcile on start failed: {exc!r}", file=sys.stderr, flush=True)
+        for _ in range(RECONCILE_ON_START_TRIES):
+            try:
+                arrivals = components.cached_arrivals()
+                report = reconcile(arrivals, arrivals.store, settings.landing_bucket)
+                if not any(f.action == "failed" for f in report.fixes):
+                    return
+            except Exception as exc:  # noqa: BLE001 - tried again, then left to the scheduled runs
+                print(f"reconcile on start failed: {exc!r}", file=sys.stderr, flush=True)
+            time.sleep(5)
 
     threading.Thread(target=run, name="reconcile-on-start", daemon=True).start()
 
