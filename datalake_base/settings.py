@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # Kept under the queue's visibility timeout, so a hung parse is quarantined before the message reappears.
     profile_timeout_s: float = Field(25.0, gt=0, validation_alias=_env("DATALAKE_PROFILE_TIMEOUT"))
     profile_memory_mb: int = Field(1024, ge=256, validation_alias=_env("DATALAKE_PROFILE_MEMORY_MB"))
+    # Local endpoint journal: "always" fsyncs each acknowledged write (survives a machine crash); "os"
+    # hands it to the kernel only (survives kill -9 of any process, not a power loss; much cheaper).
+    local_journal_fsync: Literal["always", "os"] = Field("always", validation_alias=_env("DATALAKE_LOCAL_JOURNAL_FSYNC"))
     # Deepest JSON / nested-type nesting accepted; deeper files are quarantined before a parser sees them.
     profile_max_nesting: int = Field(64, ge=1, validation_alias=_env("DATALAKE_PROFILE_MAX_NESTING"))
 

@@ -93,7 +93,9 @@ def serve(host: str, port: int, journal: Path | None = None) -> BaseWSGIServer:
     if journal is not None:
         from datalake.local.journal import Journal, JournalMiddleware
 
-        app = JournalMiddleware(app, Journal(journal))
+        from datalake_base.settings import get_settings
+
+        app = JournalMiddleware(app, Journal(journal, fsync=get_settings().local_journal_fsync))
     server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
     threading.Thread(target=server.serve_forever, name="endpoint", daemon=True).start()
     return server

@@ -118,3 +118,14 @@ def test_a_snapshot_mark_skips_the_records_it_already_holds(endpoint):
 
     assert journal.replay(url, path, covered={"id": mark["id"], "records": mark["records"]}) == 1
     assert ddb.get_item(TableName="t", Key={"pk": {"S": "c"}})["Item"]["n"] == {"N": "2"}  # not 3: nothing twice
+
+
+@pytest.mark.parametrize("policy", ["always", "os"])
+def test_a_synced_record_is_readable_by_another_process_view_of_the_file(tmp_path, policy):
+    # what kill -9 leaves behind is the file as the kernel has it: both policies hand the record over before the ack
+    j = journal.Journal(tmp_path / "j.log", fsync=policy)
+    j.start()
+    seq = j.append(journal.Entry("PUT", "/bkt/k", {"content-type": "text/csv"}, b"a,b\n"))
+    j.sync(seq)
+    assert [(e.path, e.body) for e in journal.read_entries(tmp_path / "j.log")] == [("/bkt/k", b"a,b\n")]
+    assert j.mark() == {"id": journal.journal_id(tmp_path / "j.log"), "records": 1}
