@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Local endpoint journal: "always" fsyncs each acknowledged write (survives a machine crash); "os"
     # hands it to the kernel only (survives kill -9 of any process, not a power loss; much cheaper).
     local_journal_fsync: Literal["always", "os"] = Field("always", validation_alias=_env("DATALAKE_LOCAL_JOURNAL_FSYNC"))
+    # The running lake is saved to a snapshot (runtime paused meanwhile) once its journal grows past this.
+    local_journal_compact_bytes: int = Field(256 * 1024**2, ge=1024**2,
+                                             validation_alias=_env("DATALAKE_LOCAL_JOURNAL_COMPACT_BYTES"))
     # Deepest JSON / nested-type nesting accepted; deeper files are quarantined before a parser sees them.
     profile_max_nesting: int = Field(64, ge=1, validation_alias=_env("DATALAKE_PROFILE_MAX_NESTING"))
 

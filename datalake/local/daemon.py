@@ -2,8 +2,9 @@
 event-source mappings; on SIGTERM saves the lake (SIGUSR1: stops without saving) and stops.
 
 Durability (docs/reliability.md): the endpoint journals every acknowledged write; on start the
-snapshot is restored, the journal replayed on top, then journaling goes on; a save records the
-journal's mark in the snapshot and then empties the journal. After a start, one reconcile run
+snapshot is restored, the journal replayed on top, then journaling goes on; a save (on SIGTERM, or
+when the journal passes DATALAKE_LOCAL_JOURNAL_COMPACT_BYTES) records the journal's mark in the
+snapshot and then drops the records it covers. After a start, one reconcile run
 catalogues objects whose notifications were in flight when a process died.
 
 Progress of a restore or a save goes to ``<state>/progress.json``, which `datalake up`/`down`
@@ -58,6 +59,42 @@ def _runtime(settings: Settings, ids: dict[str, str]) -> Any:
                       reconcile.handler)
     runtime.start()
     return runtime
+
+
+def _save(settings: Settings, report: Any) -> dict[str, Any]:
+    """Export the lake with the journal's mark, then drop the journal records the snapshot holds."""
+    from datalake.local import journal, snapshot
+
+    mark = journal.control(settings.local_endpoint, "mark")
+    manifest = snapshot.export_lake(settings, report, extra={"journal": {
+        "id": mark.get("id"), "records": mark.get("records")}})
+    journal.control(settings.local_endpoint, f"truncate {int(mark.get('records') or 0)}")
+    return manifest
+
+
+_compaction = {"retry_at": 0.0}
+
+
+def _compact_if_due(settings: Settings, runtime: Any, ids: dict[str, str]) -> Any:
+    """Past ``DATALAKE_LOCAL_JOURNAL_COMPACT_BYTES`` of journal, save the running lake to a snapshot
+    (the runtime paused: a counter update is then never both in the snapshot and in the kept tail)."""
+    from datalake.local import journal
+
+    path = journal.journal_path(settings.state_path)
+    try:
+        if time.monotonic() < _compaction["retry_at"] or path.stat().st_size < settings.local_journal_compact_bytes:
+            return runtime
+    except OSError:
+        return runtime
+    runtime.stop(STOP_JOIN_S)
+    report = ProgressFile(settings.state_path, "compact")
+    try:
+        manifest = _save(settings, report)
+        report.write({"compacted": True, "saved": manifest.get("counts")})
+    except Exception as exc:  # noqa: BLE001 - the journal is intact; tried again a minute later
+        print(f"compacting the journal failed: {exc!r}", file=sys.stderr, flush=True)
+        _compaction["retry_at"] = time.monotonic() + 60
+    return _runtime(settings, ids)
 
 
 def _replay_journal(settings: Settings, covered: dict[str, Any] | None) -> None:
@@ -153,16 +190,14 @@ def main() -> None:
             while not stop.wait(1):
                 if endpoint.poll() is not None:
                     raise RuntimeError(f"the local endpoint exited with code {endpoint.returncode}; see {state / 'endpoint.log'}")
+                runtime = _compact_if_due(settings, runtime, ids)
             runtime.stop(STOP_JOIN_S)  # nothing may be half-processed while the lake is saved
             runtime = None
             if not request["save"]:
                 break
             report = ProgressFile(state, "export")
             try:
-                mark = journal.control(settings.local_endpoint, "mark")
-                manifest = snapshot.export_lake(settings, report, extra={"journal": {
-                    "id": mark.get("id"), "records": mark.get("records")}})
-                journal.control(settings.local_endpoint, "truncate")  # the snapshot holds it all now
+                manifest = _save(settings, report)
             except Exception as exc:
                 print(f"saving the local lake failed: {exc!r}", file=sys.stderr, flush=True)
                 report.write({"error": (

@@ -154,17 +154,28 @@ class Journal:
                 self._file.close()
                 self._file = None
 
-    def truncate(self) -> None:
-        """Drop every record: a snapshot now holds them."""
+    def truncate(self, upto: int | None = None) -> None:
+        """Drop the first ``upto`` records (all: None), which a snapshot now holds.
+
+        Records appended after the snapshot's mark are kept, in a new journal (new id, written beside
+        and renamed into place), so a write acknowledged while the snapshot was taken is never lost.
+        """
         with self._lock:
-            if self._file is not None:
-                self._file.flush()
-                self._file.truncate(0)
-                self._file.seek(0)
-                self._records = 0
-                self._write_header()
-            else:
+            if self._file is None:
                 self.path.unlink(missing_ok=True)
+                return
+            self._file.flush()
+            keep = [] if upto is None else list(read_entries(self.path))[upto:]
+            self._file.close()
+            tmp = self.path.with_suffix(".tmp")
+            self._file = open(tmp, "wb")  # noqa: SIM115 - becomes the journal
+            self._write_header()
+            for entry in keep:
+                self._file.write(encode(entry))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            tmp.replace(self.path)
+            self._records = len(keep)
 
     def append(self, entry: Entry) -> int:
         """Buffer one record; returns its sequence number for ``sync``."""
@@ -313,8 +324,9 @@ class JournalMiddleware:
             self.journal.start()
         elif command == "off":
             self.journal.stop()
-        elif command == "truncate":
-            self.journal.truncate()
+        elif command.startswith("truncate"):
+            upto = command.split()[1:]
+            self.journal.truncate(int(upto[0]) if upto else None)
         body = json.dumps({"active": self.journal.active, "path": str(self.journal.path), **self.journal.mark()}).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]

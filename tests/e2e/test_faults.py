@@ -240,3 +240,23 @@ def test_kill_9_of_the_daemon_leaves_a_stray_endpoint_that_status_names_and_down
     lifecycle.up(s, timeout=180)
     c = wait_for(lambda: _drained(s), timeout=120, every=1)  # b.csv catalogued by the reconcile on start
     assert c["objects"] == 2 and c["lost"] == 0
+
+
+def test_a_journal_past_its_limit_is_compacted_into_a_snapshot_and_nothing_is_lost(tmp_path):
+    with lake_environment(tmp_path / "state", DATALAKE_SNAPSHOT_DRAIN_WAIT="1", DATALAKE_RECONCILE_INTERVAL="0",
+                          DATALAKE_LOCAL_JOURNAL_COMPACT_BYTES=str(1024 * 1024)) as s:
+        lifecycle.up(s, timeout=120)
+        s3, _, _ = _clients(s)
+        for i in range(12):  # 1.2 MB of writes: past the limit
+            s3.put_object(Bucket=s.landing_bucket, Key=f"compact/f{i}.csv", Body=b"a,b\n" + b"1,2\n" * 25_000)
+        journal_file = s.state_path / "journal.log"
+        wait_for(lambda: (s.state_path / "snapshot").exists() and journal_file.stat().st_size < 1024 * 1024,
+                 timeout=120)
+        s3.put_object(Bucket=s.landing_bucket, Key="compact/after.csv", Body=b"a,b\n1,2\n")  # in the new journal
+        _kill9(_endpoint_pid(s))
+        wait_for(lambda: not lifecycle.status(s).running, timeout=30)
+
+        lifecycle.up(s, timeout=180)
+
+        c = wait_for(lambda: _drained(s), timeout=120, every=1)
+        assert c["objects"] == 13 and c["lost"] == 0

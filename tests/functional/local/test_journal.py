@@ -129,3 +129,18 @@ def test_a_synced_record_is_readable_by_another_process_view_of_the_file(tmp_pat
     j.sync(seq)
     assert [(e.path, e.body) for e in journal.read_entries(tmp_path / "j.log")] == [("/bkt/k", b"a,b\n")]
     assert j.mark() == {"id": journal.journal_id(tmp_path / "j.log"), "records": 1}
+
+
+def test_truncating_up_to_a_mark_keeps_the_records_written_after_it(tmp_path):
+    j = journal.Journal(tmp_path / "j.log")
+    j.start()
+    for i in range(3):
+        j.sync(j.append(journal.Entry("PUT", f"/bkt/k{i}", {}, b"x")))
+    mark = j.mark()
+    j.sync(j.append(journal.Entry("PUT", "/bkt/late", {}, b"y")))  # acknowledged while the snapshot was taken
+
+    j.truncate(mark["records"])
+    j.sync(j.append(journal.Entry("PUT", "/bkt/after", {}, b"z")))
+
+    assert [e.path for e in journal.read_entries(tmp_path / "j.log")] == ["/bkt/late", "/bkt/after"]
+    assert journal.journal_id(tmp_path / "j.log") != mark["id"]  # a new journal: a replay sends all of it
