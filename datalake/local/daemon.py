@@ -1,11 +1,9 @@
 """The local lake process: starts the endpoint, provisions, restores the saved lake, runs the
 event-source mappings; on SIGTERM saves the lake (SIGUSR1: stops without saving) and stops.
 
-Durability (docs/reliability.md): the endpoint journals every acknowledged write; on start the
-snapshot is restored, the journal replayed on top, then journaling goes on; a save (on SIGTERM, or
-when the journal passes DATALAKE_LOCAL_JOURNAL_COMPACT_BYTES) records the journal's mark in the
-snapshot and then drops the records it covers. After a start, one reconcile run
-catalogues objects whose notifications were in flight when a process died.
+Durability (docs/reliability.md, ``datalake.local.recovery``): the endpoint journals every
+acknowledged write; on start the journal is replayed on top of the snapshot; saves record the
+journal's mark; a reconcile after start catalogues what in-flight notifications announced.
 
 Progress of a restore or a save goes to ``<state>/progress.json``, which `datalake up`/`down`
 read to show it and to report an error. A save that fails leaves the lake running (runtime
@@ -61,86 +59,11 @@ def _runtime(settings: Settings, ids: dict[str, str]) -> Any:
     return runtime
 
 
-def _save(settings: Settings, report: Any) -> dict[str, Any]:
-    """Export the lake with the journal's mark, then drop the journal records the snapshot holds."""
-    from datalake.local import journal, snapshot
-
-    mark = journal.control(settings.local_endpoint, "mark")
-    manifest = snapshot.export_lake(settings, report, extra={"journal": {
-        "id": mark.get("id"), "records": mark.get("records")}})
-    journal.control(settings.local_endpoint, f"truncate {int(mark.get('records') or 0)}")
-    return manifest
-
-
-_compaction = {"retry_at": 0.0}
-
-
-def _compact_if_due(settings: Settings, runtime: Any, ids: dict[str, str]) -> Any:
-    """Past ``DATALAKE_LOCAL_JOURNAL_COMPACT_BYTES`` of journal, save the running lake to a snapshot
-    (the runtime paused: a counter update is then never both in the snapshot and in the kept tail)."""
-    from datalake.local import journal
-
-    path = journal.journal_path(settings.state_path)
-    try:
-        if time.monotonic() < _compaction["retry_at"] or path.stat().st_size < settings.local_journal_compact_bytes:
-            return runtime
-    except OSError:
-        return runtime
-    runtime.stop(STOP_JOIN_S)
-    report = ProgressFile(settings.state_path, "compact")
-    try:
-        manifest = _save(settings, report)
-        report.write({"compacted": True, "saved": manifest.get("counts")})
-    except Exception as exc:  # noqa: BLE001 - the journal is intact; tried again a minute later
-        print(f"compacting the journal failed: {exc!r}", file=sys.stderr, flush=True)
-        _compaction["retry_at"] = time.monotonic() + 60
-    return _runtime(settings, ids)
-
-
-def _replay_journal(settings: Settings, covered: dict[str, Any] | None) -> None:
-    """Bring back the writes acknowledged since the snapshot, then journal new ones."""
-    from datalake.local import journal
-
-    path = journal.journal_path(settings.state_path)
-    total = journal.pending(path)
-    if total:
-        report = ProgressFile(settings.state_path, "restore")
-        sent = journal.replay(settings.local_endpoint, path, covered,
-                              progress=lambda n: report("replaying the endpoint journal", n, total))
-        report.write({"replayed": sent, "journal_records": total})
-    journal.control(settings.local_endpoint, "on")
-
-
-RECONCILE_ON_START_TRIES = 30
-
-
-def _reconcile_once(settings: Settings) -> None:
-    """Reconcile soon after start, in the background: SQS is not journaled, so a notification that was
-    queued or in flight when a process died is caught here rather than at the first scheduled run.
-    Repeated (every 5 s) until a run completes with nothing failed: right after a crash the backlog of
-    arrivals keeps moving the dataset counters, and their check needs a quiet moment."""
-    from ingestion import components
-    from ingestion.reconcile import reconcile
-
-    def run() -> None:
-        for _ in range(RECONCILE_ON_START_TRIES):
-            try:
-                arrivals = components.cached_arrivals()
-                report = reconcile(arrivals, arrivals.store, settings.landing_bucket)
-                if not any(f.action == "failed" for f in report.fixes):
-                    return
-            except Exception as exc:  # noqa: BLE001 - tried again, then left to the scheduled runs
-                print(f"reconcile on start failed: {exc!r}", file=sys.stderr, flush=True)
-            time.sleep(5)
-
-    threading.Thread(target=run, name="reconcile-on-start", daemon=True).start()
-
-
 def main() -> None:
     settings = get_settings()
     state = settings.state_path
     state.mkdir(parents=True, exist_ok=True)
-    from datalake.local import journal, processes
+    from datalake.local import journal, processes, recovery
 
     endpoint = subprocess.Popen(
         [sys.executable, "-m", "datalake.local.endpoint", settings.local_host, str(settings.local_port),
@@ -179,9 +102,9 @@ def main() -> None:
                 report.write({"error": str(exc)})
                 raise
             report.write({"restored": snapshot.describe(manifest), "created_at": manifest.get("created_at")})
-        _replay_journal(settings, manifest.get("journal"))
+        recovery.replay_journal(settings, manifest.get("journal"), ProgressFile(state, "restore"))
         runtime = _runtime(settings, ids)
-        _reconcile_once(settings)
+        recovery.reconcile_on_start(settings)
         (state / "daemon.json").write_text(json.dumps({
             "pid": os.getpid(), "endpoint_pid": endpoint.pid, "endpoint": settings.local_endpoint,
             "started_at": time.time(), **ids,
@@ -190,14 +113,15 @@ def main() -> None:
             while not stop.wait(1):
                 if endpoint.poll() is not None:
                     raise RuntimeError(f"the local endpoint exited with code {endpoint.returncode}; see {state / 'endpoint.log'}")
-                runtime = _compact_if_due(settings, runtime, ids)
+                runtime = recovery.compact_if_due(settings, runtime, lambda: _runtime(settings, ids),
+                                                  ProgressFile(state, "compact"), STOP_JOIN_S)
             runtime.stop(STOP_JOIN_S)  # nothing may be half-processed while the lake is saved
             runtime = None
             if not request["save"]:
                 break
             report = ProgressFile(state, "export")
             try:
-                manifest = _save(settings, report)
+                manifest = recovery.save(settings, report)
             except Exception as exc:
                 print(f"saving the local lake failed: {exc!r}", file=sys.stderr, flush=True)
                 report.write({"error": (
