@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from functools import lru_cache
 from typing import Any
 
@@ -29,8 +31,15 @@ DOC_FIELDS = (
 INDEXED_KINDS = ("object", "dataset")
 
 
+# OpenSearch refuses document ids over 512 bytes; a long S3 key makes pk|sk longer than that.
+DOC_ID_MAX_BYTES = 512
+
+
 def doc_id(item: dict[str, Any]) -> str:
-    return f"{item['pk']}|{item['sk']}"
+    plain = f"{item['pk']}|{item['sk']}"
+    if len(plain.encode("utf-8")) <= DOC_ID_MAX_BYTES:
+        return plain  # unchanged for every id that ever fitted
+    return f"#sha256:{hashlib.sha256(plain.encode('utf-8')).hexdigest()}"
 
 
 def to_search_doc(item: dict[str, Any]) -> dict[str, Any]:

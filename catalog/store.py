@@ -1,7 +1,10 @@
 """DynamoDB adapter for the catalog: the source of truth (item design in docs/arrivals.md).
 
 Items
-- object version: pk=``DS#<dataset>``, sk=``OBJ#<bucket>#<key>#<version|null>``; ``rev`` counts its writes
+- object version: pk=``DS#<dataset>``, sk=``OBJ#<bucket>#<key>#<version|null>``; ``rev`` counts its writes.
+  A key too long for DynamoDB's 1,024-byte sort key (S3 keys reach 1,024 bytes) is hashed:
+  sk=``OBJ#<bucket>!<sha256 of key>#<version|null>`` (see ``object_sk_prefix``); the full key is
+  always the ``key`` attribute, which is what every reader uses.
 - dataset:        pk=``DS#<dataset>``, sk=``#DATASET``
 - schema version: pk=``DS#<dataset>``, sk=``SCHEMA#<digest>`` (columns, first seen)
 
@@ -17,6 +20,7 @@ consistent snapshot and repair drift without racing arrivals.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
@@ -33,6 +37,9 @@ _DESER = TypeDeserializer()
 DATASET_SK = "#DATASET"
 # Statuses of an object version that still holds data in the bucket.
 LIVE = frozenset({"received", "ingested", "quarantined", "validated", "loaded"})
+# Statuses of an item that describes an object still in the bucket: LIVE, plus ``ignored`` (folder
+# markers: catalogued so every object has a record, but not data, so not counted in the dataset).
+PRESENT = LIVE | {"ignored"}
 COUNTERS = ("file_count", "total_bytes", "quarantined_count")
 
 
@@ -56,8 +63,27 @@ def totals(records: Iterator[Mapping[str, Any]] | list[Mapping[str, Any]]) -> di
     return out
 
 
+# DynamoDB's sort-key limit is 1,024 bytes; room is kept for the version id (S3's are 32 characters).
+SK_MAX_BYTES = 1024
+VERSION_ROOM = 128
+
+
+def object_sk_prefix(bucket: str, key: str) -> str:
+    """The sort-key prefix shared by every version of one key.
+
+    Readable (``OBJ#<bucket>#<key>#``) whenever it fits, so every item written before long keys
+    were supported keeps its sort key: no migration. A longer key gets ``OBJ#<bucket>!<sha256>#``:
+    bucket names never contain ``!`` or ``#``, so the two forms cannot collide, and both sort under
+    ``OBJ#`` (dataset listings are unchanged).
+    """
+    readable = f"OBJ#{bucket}#{key}#"
+    if len(readable.encode("utf-8")) + VERSION_ROOM <= SK_MAX_BYTES:
+        return readable
+    return f"OBJ#{bucket}!{hashlib.sha256(key.encode('utf-8')).hexdigest()}#"
+
+
 def object_keys(dataset: str, bucket: str, key: str, version_id: str | None) -> dict[str, str]:
-    return {"pk": f"DS#{dataset}", "sk": f"OBJ#{bucket}#{key}#{version_id or 'null'}"}
+    return {"pk": f"DS#{dataset}", "sk": f"{object_sk_prefix(bucket, key)}{version_id or 'null'}"}
 
 
 def to_dynamo(value: Any) -> Any:
@@ -258,7 +284,7 @@ class CatalogStore:
         """Every version item of exactly one key."""
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={":pk": {"S": f"DS#{dataset}"}, ":p": {"S": f"OBJ#{bucket}#{key}#"}},
+            ExpressionAttributeValues={":pk": {"S": f"DS#{dataset}"}, ":p": {"S": object_sk_prefix(bucket, key)}},
         )
         return [r for r in (deserialize(i) for i in items) if r.get("key") == key and r.get("bucket") == bucket]
 

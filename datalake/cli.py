@@ -153,8 +153,11 @@ def status() -> None:
 
     s = _settings()
     st = lifecycle.status(s)
-    if s.mode == "local" and not s.endpoint_url and not st.running:
+    if s.mode == "local" and not st.running and (not s.endpoint_url or _is_own_endpoint(s)):
         console.print("local lake: [red]not running[/] (start it with `datalake up`)")
+        if st.stray_endpoint_pid:
+            console.print(f"[yellow]an endpoint left by a daemon that died (pid {st.stray_endpoint_pid}) still holds the "
+                          "lake in memory[/]: `datalake up` saves and restarts it, `datalake down` saves and stops it")
         _print_snapshot(s)
         sys.exit(1)
     if st.running:
@@ -163,6 +166,16 @@ def status() -> None:
     with _errors():
         _print_queues(s)
         _print_datasets(catalog_components.catalog_store(s).list_datasets())
+
+
+def _is_own_endpoint(s: Settings) -> bool:
+    """True when the configured endpoint is the local lake's own (the README has users export it as
+    AWS_ENDPOINT_URL), so "cannot connect" there just means the lake is not running."""
+    from urllib.parse import urlsplit
+
+    want, got = urlsplit(s.local_endpoint), urlsplit(s.endpoint_url or "")
+    loopback = {"127.0.0.1", "localhost", "::1", s.local_host}
+    return got.port == want.port and (got.hostname or "") in loopback
 
 
 def _print_queues(s: Settings) -> None:

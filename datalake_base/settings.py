@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     # Local runtime: a failed message is retried after min(visibility timeout, base * 2^(receives-1)) seconds;
     # 0 leaves it invisible for the queue's whole visibility timeout, as Lambda's SQS mapping does.
     local_retry_backoff_s: float = Field(1.0, ge=0, validation_alias=_env("DATALAKE_LOCAL_RETRY_BACKOFF"))
+    # Parsing an arriving file runs in a worker process ("process") with a memory limit and a
+    # timeout, so no file can crash or hang the handler; "inline" parses in the handler's process.
+    profile_isolation: Literal["process", "inline"] = Field("process", validation_alias=_env("DATALAKE_PROFILE_ISOLATION"))
+    # Kept under the queue's visibility timeout, so a hung parse is quarantined before the message reappears.
+    profile_timeout_s: float = Field(25.0, gt=0, validation_alias=_env("DATALAKE_PROFILE_TIMEOUT"))
+    profile_memory_mb: int = Field(1024, ge=256, validation_alias=_env("DATALAKE_PROFILE_MEMORY_MB"))
+    # Local endpoint journal: "always" fsyncs each acknowledged write (survives a machine crash); "os"
+    # hands it to the kernel only (survives kill -9 of any process, not a power loss; much cheaper).
+    local_journal_fsync: Literal["always", "os"] = Field("always", validation_alias=_env("DATALAKE_LOCAL_JOURNAL_FSYNC"))
+    # The running lake is saved to a snapshot (runtime paused meanwhile) once its journal grows past this.
+    local_journal_compact_bytes: int = Field(256 * 1024**2, ge=1024**2,
+                                             validation_alias=_env("DATALAKE_LOCAL_JOURNAL_COMPACT_BYTES"))
+    # Deepest JSON / nested-type nesting accepted; deeper files are quarantined before a parser sees them.
+    profile_max_nesting: int = Field(64, ge=1, validation_alias=_env("DATALAKE_PROFILE_MAX_NESTING"))
 
     # --- search ------------------------------------------------------------------------------
     search_backend: SearchBackend = Field("embedded", validation_alias=_env("DATALAKE_SEARCH_BACKEND"))

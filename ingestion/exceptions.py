@@ -17,6 +17,14 @@ class QuarantineError(IngestionError):
         self.reason = reason
 
 
+class NeedMoreBytes(IngestionError):
+    """A head holds no complete first line (a CSV header or JSON line longer than it): read a longer head."""
+
+    def __init__(self, what: str, have: int) -> None:
+        super().__init__(f"no complete {what} in the first {have} characters; profile a longer head of the object")
+        self.what, self.have = what, have
+
+
 class ConcurrentArrivals(IngestionError):
     """Other writers kept changing one key's records; the message is retried by the queue."""
 

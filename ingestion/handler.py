@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ingestion import components
 from datalake_base.observability import logger, metrics, tracer
+from datalake_base.settings import get_settings
 from ingestion.events import ObjectEvent, is_sqs_batch, parse_document, parse_sqs_body
 from ingestion.service import Outcome
 
@@ -67,7 +68,26 @@ def _sqs_record(record: SQSRecord) -> list[str]:
     if not events:
         log.info("no object events in message (s3:TestEvent or an ignored event type); skipped",
                  extra={"message_id": record.message_id})
-    return [process_event(ev).status for ev in events]
+    statuses = []
+    for ev in events:
+        try:
+            statuses.append(process_event(ev).status)
+        except Exception as exc:
+            receives = int(record.attributes.approximate_receive_count or 1)
+            if receives >= get_settings().max_receive_count:
+                _record_failure(ev, exc, receives)
+            raise
+    return statuses
+
+
+def _record_failure(ev: ObjectEvent, exc: Exception, receives: int) -> None:
+    """Last delivery before the DLQ: leave the object a record that says what happened."""
+    reason = (f"handler crashed on all {receives} deliveries ({type(exc).__name__}: {str(exc)[:300]}); the message "
+              "is in the dead-letter queue: fix the cause, then `datalake dlq redrive` or `datalake reconcile`")
+    try:
+        components.cached_arrivals().record_failure(ev.bucket, ev.key, ev.version_id, reason)
+    except Exception:
+        log.exception("could not record the failure in the catalog; reconcile will find the object uncatalogued")
 
 
 @log.inject_lambda_context(clear_state=True)

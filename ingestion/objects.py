@@ -92,6 +92,12 @@ class ObjectReader:
             tag_count=int(r.get("TagCount") or 0), head=r["Body"].read(),
         )
 
+    def read_head(self, obs: Observed, n: int) -> bytes:
+        """The first ``n`` bytes of exactly the object ``obs`` saw (same version or ETag, or nothing)."""
+        cond = {"VersionId": obs.version_id} if obs.version_id else {"IfMatch": obs.etag}
+        r = self.s3.get_object(Bucket=obs.bucket, Key=obs.key, Range=f"bytes=0-{n - 1}", **cond)
+        return r["Body"].read()
+
     def tags(self, bucket: str, key: str, version_id: str | None) -> dict[str, str]:
         try:
             tagset = self.s3.get_object_tagging(Bucket=bucket, Key=key, **_vid(version_id))["TagSet"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.naming import DEFAULT_DATASET, dataset_for_key
-from catalog.store import LIVE, CatalogStore
+from catalog.store import PRESENT, CatalogStore, WriteConflict
 from ingestion.service import Arrivals
 
 
@@ -21,7 +21,7 @@ from ingestion.service import Arrivals
 class Fix:
     dataset: str
     key: str
-    action: str  # the outcome of the repair: ingested, quarantined, deleted, aggregate
+    action: str  # the outcome of the repair: ingested, quarantined, ignored, deleted, aggregate, failed
     detail: str = ""
 
 
@@ -56,7 +56,7 @@ def _catalog_state(records: list[dict[str, Any]], versioned: bool) -> dict[str, 
     for r in records:
         if versioned:
             dm = bool(r.get("delete_marker"))
-            if r.get("status") in LIVE or dm:
+            if (r.get("status") in PRESENT and not r.get("handler_failed")) or dm:
                 state[r["key"]]["versions"].add((r.get("version_id") or "null", bool(r.get("is_latest")), dm))
             else:
                 state[r["key"]]  # noqa: B018 - a tombstone: the key is known, with no versions
@@ -65,19 +65,26 @@ def _catalog_state(records: list[dict[str, Any]], versioned: bool) -> dict[str, 
     return dict(state)
 
 
+def _size(rec: dict[str, Any]) -> int:
+    size = rec.get("size")
+    return -1 if size is None else int(size)  # 0 is a size (an empty object), not a missing one
+
+
 def _drifted(key: str, in_bucket: dict[str, Any] | None, in_catalog: dict[str, Any] | None, versioned: bool) -> str | None:
     if versioned:
         have = (in_bucket or {}).get("versions", set())
         want = (in_catalog or {}).get("versions", set())
         return None if have == want else "versions differ from the bucket"
-    live = in_catalog is not None and in_catalog.get("status") in LIVE
+    live = in_catalog is not None and in_catalog.get("status") in PRESENT
     if in_bucket is None:
         return "catalogued as present but gone from the bucket" if live else None
     if in_catalog is None:
         return "in the bucket but not catalogued"
     if not live:
         return f"in the bucket but catalogued as {in_catalog.get('status')}"
-    if in_catalog.get("etag") != in_bucket["etag"] or int(in_catalog.get("size") or -1) != in_bucket["size"]:
+    if in_catalog.get("handler_failed"):
+        return "its processing failed before; trying again"
+    if in_catalog.get("etag") != in_bucket["etag"] or _size(in_catalog) != in_bucket["size"]:
         return "catalogued content differs from the bucket (etag/size)"
     return None
 
@@ -100,14 +107,34 @@ def reconcile(arrivals: Arrivals, store: CatalogStore, bucket: str, dataset: str
             why = _drifted(key, in_bucket.get(key), in_catalog.get(key), versioned)
             if why is None:
                 continue
-            outcome = arrivals.sync(bucket, key)
+            try:
+                outcome = arrivals.sync(bucket, key)
+            except Exception as exc:  # one object that cannot be repaired must not stop the rest
+                report.fixes.append(Fix(ds, key, "failed", f"{why}; repair failed: {_describe(exc)}"))
+                _record_failure(arrivals, bucket, key, f"reconcile could not catalogue it: {_describe(exc)}")
+                continue
             if outcome.status not in ("duplicate", "stale"):
                 report.fixes.append(Fix(ds, key, outcome.status, why))
-        correction = store.correct_aggregate(ds)
+        try:
+            correction = store.correct_aggregate(ds)
+        except WriteConflict as exc:  # arrivals kept moving the counters: say so, go on with the next dataset
+            report.fixes.append(Fix(ds, "", "failed", f"dataset counters not checked: {exc}"))
+            continue
         if correction:
             detail = ", ".join(f"{k} {v:+d}" if isinstance(v, int) else f"{k}={v}" for k, v in correction.items())
             report.fixes.append(Fix(ds, "", "aggregate", detail))
     return report
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _record_failure(arrivals: Arrivals, bucket: str, key: str, reason: str) -> None:
+    try:
+        arrivals.record_failure(bucket, key, None, reason)
+    except Exception:  # noqa: BLE001 - the report already names the object; the next run tries again
+        pass
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -25,17 +25,22 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Literal
 
 from catalog.naming import dataset_for_key, pad_sequencer, partitions_for_key
-from catalog.store import LIVE, CatalogStore, WriteConflict
+from catalog.store import PRESENT, CatalogStore, WriteConflict
 from ingestion.events import ObjectEvent
 from ingestion.exceptions import ConcurrentArrivals, QuarantineError
+from ingestion.inspection import Profiler, inspect_object
 from ingestion.objects import Observed, ObjectReader, VersionInfo
-from ingestion.profile import PARQUET_MAGIC, Profile, count_rows, profile_bytes, profile_parquet
+from ingestion.profile import Profile
 
-Status = Literal["ingested", "quarantined", "deleted", "duplicate", "stale"]
+Status = Literal["ingested", "quarantined", "ignored", "deleted", "duplicate", "stale"]
 # Fields a re-catalogued object must not inherit from its previous record (they described old content).
 _CONTENT_FIELDS = ("format", "compression", "encoding", "delimiter", "has_header", "columns", "schema_digest",
-                   "row_count", "row_count_note", "validation", "status_reason", "delete_marker", "deleted_at")
+                   "row_count", "row_count_note", "column_count", "columns_truncated", "validation", "status_reason",
+                   "delete_marker", "deleted_at", "handler_failed")
+FOLDER_MARKER_REASON = ("folder marker (a zero-byte key ending in '/', as consoles create for folders): not a data "
+                        "file; kept out of the dataset's file counts")
 DEFAULT_HEAD_BYTES = 1024 * 1024
+MAX_RECORDED_COLUMNS = 2000
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class Arrivals:
         profile_head_bytes: int = DEFAULT_HEAD_BYTES,
         clock: Callable[[], str] = utcnow,
         max_attempts: int = 6,
+        profiler: Profiler | None = None,
     ) -> None:
         self.objects = ObjectReader(s3)
         self.store = store
@@ -80,6 +86,10 @@ class Arrivals:
         self.clock = clock
         self.max_attempts = max_attempts
         self._schemas_seen: set[tuple[str, str]] = set()
+        # Where a file is parsed: in this process by default; ``ingestion.sandbox`` runs it in a worker
+        # process with a memory limit and a timeout (no file can crash or hang the handler).
+        self.profiler: Profiler = profiler or (lambda obs: inspect_object(
+            self.objects, obs, budget=self.budget, max_object_bytes=self.max_object_bytes))
 
     def process(self, ev: ObjectEvent) -> Outcome:
         """Bring the catalog in line with the bucket for the key ``ev`` names."""
@@ -121,7 +131,7 @@ class Arrivals:
                 desired = self._deleted_record(existing, bucket, key, dataset, None, ev, f"removed from the bucket ({why})")
                 created = False
             else:
-                if existing and _same_content(existing, obs) and existing.get("status") in LIVE:
+                if existing and _same_content(existing, obs) and existing.get("status") in PRESENT:
                     return Outcome("duplicate", bucket, key, dataset)
                 desired = self._catalogue(obs, existing, dataset, ev)
                 created = True
@@ -182,7 +192,7 @@ class Arrivals:
             desired = self._deleted_record(rec, bucket, v.key, dataset, v.version_id, ev, "delete marker")
             desired.update(delete_marker=True, is_latest=v.is_latest, size=0, last_modified=v.last_modified)
             return desired
-        if rec and rec.get("status") in LIVE and rec.get("etag") == v.etag:
+        if rec and rec.get("status") in PRESENT and rec.get("etag") == v.etag and not rec.get("handler_failed"):
             return None if rec.get("is_latest") == v.is_latest else {**rec, "is_latest": v.is_latest}
         obs = self.objects.observe(bucket, v.key, v.version_id, self.head_bytes)
         if obs is None:
@@ -205,13 +215,47 @@ class Arrivals:
             "tags": self.objects.tags(obs.bucket, obs.key, obs.version_id) if obs.tag_count else {},
             "is_latest": True, "delete_marker": False,
         })
-        try:
-            record.update(_profile_fields(self._profile(obs)))
-            record["status"], record["status_reason"] = "ingested", None
-        except QuarantineError as q:
-            record["status"], record["status_reason"] = "quarantined", q.reason
+        if obs.key.endswith("/") and obs.size == 0:
+            record["status"], record["status_reason"] = "ignored", FOLDER_MARKER_REASON
+        else:
+            try:
+                record.update(_profile_fields(self.profiler(obs)))
+                record["status"], record["status_reason"] = "ingested", None
+            except QuarantineError as q:
+                record["status"], record["status_reason"] = "quarantined", q.reason
         record["catalogued_at"] = now
         return record
+
+    def record_failure(self, bucket: str, key: str, version_id: str | None, reason: str) -> Outcome | None:
+        """Give an object whose processing keeps failing a record that says so (status ``quarantined``,
+        ``handler_failed``), so no object is left without one. A later event, a DLQ redrive or reconcile
+        processes it again (``handler_failed`` records are never taken for duplicates). None when the
+        object is gone (its delete is then the record to write, through the normal path).
+        """
+        dataset = dataset_for_key(key)
+        for _ in range(self.max_attempts):
+            obs = self.objects.observe(bucket, key, _norm_version(version_id), 1024)
+            if obs is None:
+                return None
+            version_id = obs.version_id
+            existing = self.store.get_object(dataset, bucket, key, version_id)
+            record = {k: v for k, v in (existing or {}).items() if k not in _CONTENT_FIELDS and k not in ("pk", "sk")}
+            record.update({
+                "dataset": dataset, "bucket": bucket, "key": key, "version_id": version_id, "size": obs.size,
+                "etag": obs.etag, "content_type": obs.content_type, "last_modified": obs.last_modified,
+                "partitions": partitions_for_key(key), "metadata": obs.metadata, "delete_marker": False,
+                "is_latest": True if version_id is None else any(
+                    v.is_latest for v in self.objects.versions(bucket, key) if v.version_id == version_id),
+                "status": "quarantined", "status_reason": reason, "handler_failed": True,
+                "event_name": "handler-failure", "catalogued_at": self.clock(),
+            })
+            record.setdefault("arrival_time", obs.last_modified)
+            try:
+                self._commit(record, existing, None, existing is None)
+            except WriteConflict:
+                continue
+            return self._outcome(record)
+        raise ConcurrentArrivals(bucket, key, self.max_attempts)
 
     def _deleted_record(self, existing: dict[str, Any] | None, bucket: str, key: str, dataset: str,
                         version_id: str | None, ev: ObjectEvent | None, reason: str) -> dict[str, Any]:
@@ -240,43 +284,17 @@ class Arrivals:
         return Outcome(rec.get("status", "duplicate"), rec.get("bucket", ""), rec.get("key", ""), rec.get("dataset", ""),
                        rec.get("status_reason"), rec.get("version_id"))
 
-    # --- profiling ---------------------------------------------------------------------------------
-    def _profile(self, obs: Observed) -> Profile:
-        if obs.size > self.max_object_bytes:
-            raise QuarantineError(
-                f"object is {obs.size} bytes, over the {self.max_object_bytes}-byte limit "
-                "(DATALAKE_MAX_OBJECT_BYTES); split it or raise the limit"
-            )
-        if obs.size == 0:
-            raise QuarantineError("empty object (0 bytes): nothing to catalogue; upload the file again with content")
-        if obs.head[:4] == PARQUET_MAGIC:
-            return profile_parquet(self.objects.range_file(obs) if not obs.complete else _bytes_file(obs.head))
-        prof = profile_bytes(obs.head, complete=obs.complete, key=obs.key)
-        if prof.row_count is not None:
-            return prof
-        if obs.size <= self.budget:
-            body = self.objects.stream(obs.bucket, obs.key, obs.version_id)
-            try:
-                prof.row_count = count_rows(body, prof)
-            finally:
-                body.close()
-        else:
-            prof.row_count_note = (
-                f"unknown: the object is {obs.size} bytes, over the {self.budget}-byte row-count budget "
-                "(DATALAKE_PROFILE_BYTE_BUDGET); schema is from its first bytes"
-            )
-        return prof
 
-
-def _bytes_file(data: bytes) -> Any:
-    import io
-
-    return io.BytesIO(data)
+def _size(rec: dict[str, Any]) -> int:
+    size = rec.get("size")
+    return -1 if size is None else int(size)  # 0 is a size (an empty object), not a missing one
 
 
 def _same_content(rec: dict[str, Any], obs: Observed) -> bool:
-    return (rec.get("etag") == obs.etag and rec.get("last_modified") == obs.last_modified
-            and int(rec.get("size") or -1) == obs.size)
+    # Identity is the content (ETag and size), not LastModified: a restored local lake re-creates every
+    # object with a new LastModified, and a redelivered event for an unchanged object must stay a duplicate.
+    return (rec.get("etag") == obs.etag and _size(rec) == obs.size
+            and not rec.get("handler_failed"))
 
 
 def _profile_fields(p: Profile) -> dict[str, Any]:
@@ -286,7 +304,11 @@ def _profile_fields(p: Profile) -> dict[str, Any]:
         "encoding": p.encoding,
         "delimiter": p.delimiter,
         "has_header": p.has_header,
-        "columns": p.columns,
+        # A DynamoDB item holds at most 400 KB: a very wide file keeps its first columns, its full
+        # column count and a digest of the whole schema (so schema changes are still seen).
+        "columns": p.columns[:MAX_RECORDED_COLUMNS],
+        "column_count": len(p.columns),
+        "columns_truncated": len(p.columns) > MAX_RECORDED_COLUMNS or None,
         "schema_digest": schema_digest(p.columns),
         "row_count": p.row_count,
         "row_count_note": p.row_count_note,

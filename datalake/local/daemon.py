@@ -1,6 +1,10 @@
 """The local lake process: starts the endpoint, provisions, restores the saved lake, runs the
 event-source mappings; on SIGTERM saves the lake (SIGUSR1: stops without saving) and stops.
 
+Durability (docs/reliability.md, ``datalake.local.recovery``): the endpoint journals every
+acknowledged write; on start the journal is replayed on top of the snapshot; saves record the
+journal's mark; a reconcile after start catalogues what in-flight notifications announced.
+
 Progress of a restore or a save goes to ``<state>/progress.json``, which `datalake up`/`down`
 read to show it and to report an error. A save that fails leaves the lake running (runtime
 restarted): nothing is lost, and the error says how to retry or discard.
@@ -64,10 +68,15 @@ def main() -> None:
     settings = get_settings()
     state = settings.state_path
     state.mkdir(parents=True, exist_ok=True)
+    from datalake.local import journal, processes, recovery
+
     endpoint = subprocess.Popen(
-        [sys.executable, "-m", "datalake.local.endpoint", settings.local_host, str(settings.local_port)],
+        [sys.executable, "-m", "datalake.local.endpoint", settings.local_host, str(settings.local_port),
+         str(journal.journal_path(state))],
         stdout=subprocess.DEVNULL, stderr=open(state / "endpoint.log", "ab"),
     )
+    # Written first: should this process die, `datalake up`/`down` find the endpoint and adopt it.
+    processes.write_json(state / processes.ENDPOINT_PID, {"pid": endpoint.pid, "endpoint": settings.local_endpoint})
     stop = threading.Event()
     request = {"save": True}
 
@@ -89,6 +98,7 @@ def main() -> None:
         from datalake.local.provision import provision
 
         ids = provision(settings)
+        manifest: dict[str, Any] = {}
         if snapshot.exists(settings):
             report = ProgressFile(state, "restore")
             try:
@@ -97,7 +107,9 @@ def main() -> None:
                 report.write({"error": str(exc)})
                 raise
             report.write({"restored": snapshot.describe(manifest), "created_at": manifest.get("created_at")})
+        recovery.replay_journal(settings, manifest.get("journal"), ProgressFile(state, "restore"))
         runtime = _runtime(settings, ids)
+        recovery.reconcile_on_start(settings)
         (state / "daemon.json").write_text(json.dumps({
             "pid": os.getpid(), "endpoint_pid": endpoint.pid, "endpoint": settings.local_endpoint,
             "started_at": time.time(), **ids,
@@ -106,13 +118,15 @@ def main() -> None:
             while not stop.wait(1):
                 if endpoint.poll() is not None:
                     raise RuntimeError(f"the local endpoint exited with code {endpoint.returncode}; see {state / 'endpoint.log'}")
+                runtime = recovery.compact_if_due(settings, runtime, lambda: _runtime(settings, ids),
+                                                  ProgressFile(state, "compact"), STOP_JOIN_S)
             runtime.stop(STOP_JOIN_S)  # nothing may be half-processed while the lake is saved
             runtime = None
             if not request["save"]:
                 break
             report = ProgressFile(state, "export")
             try:
-                manifest = snapshot.export_lake(settings, report)
+                manifest = recovery.save(settings, report)
             except Exception as exc:
                 print(f"saving the local lake failed: {exc!r}", file=sys.stderr, flush=True)
                 report.write({"error": (
@@ -135,6 +149,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             endpoint.kill()
         Path(state / "daemon.json").unlink(missing_ok=True)
+        Path(state / processes.ENDPOINT_PID).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -106,20 +107,30 @@ def _patch_moto() -> None:
     patch_dynamodb_atomic()
 
 
-def serve(host: str, port: int) -> BaseWSGIServer:
-    """Start the endpoint in a background thread and return the server (``shutdown()`` stops it)."""
+def serve(host: str, port: int, journal: Path | None = None) -> BaseWSGIServer:
+    """Start the endpoint in a background thread and return the server (``shutdown()`` stops it).
+
+    With ``journal``, mutating requests are journaled once the daemon turns it on (``datalake.local.journal``).
+    """
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _patch_moto()
-    server = make_server(host, port, MemoisedDispatcher(), threaded=True, request_handler=KeepAliveHandler)
+    app: Any = MemoisedDispatcher()
+    if journal is not None:
+        from datalake.local.journal import Journal, JournalMiddleware
+
+        from datalake_base.settings import get_settings
+
+        app = JournalMiddleware(app, Journal(journal, fsync=get_settings().local_journal_fsync))
+    server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
     threading.Thread(target=server.serve_forever, name="endpoint", daemon=True).start()
     return server
 
 
-def main(host: str, port: int) -> None:
-    server = serve(host, port)
+def main(host: str, port: int, journal: Path | None = None) -> None:
+    server = serve(host, port, journal)
     signal.signal(signal.SIGTERM, lambda *_: (server.shutdown(), sys.exit(0)))
     signal.pause()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None)

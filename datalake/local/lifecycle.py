@@ -1,8 +1,15 @@
 """`datalake up / status / down`: the local lake as a background process with a pid file.
 
 `down` asks the daemon to save the lake to ``<state>/snapshot`` (SIGTERM) or to stop without
-saving (SIGUSR1, `--discard`); `up` restores a saved lake. Both follow the daemon's progress
-file and wait as long as it advances (``DATALAKE_LOCAL_STALL_TIMEOUT`` without progress ends it).
+saving (SIGUSR1, `--discard`); `up` restores a saved lake and replays the endpoint's journal on
+top (``datalake.local.journal``). Both follow the daemon's progress file and wait as long as it
+advances (``DATALAKE_LOCAL_STALL_TIMEOUT`` without progress ends it).
+
+They always tell the truth about processes (``datalake.local.processes``: pid files checked
+against /proc). An endpoint whose daemon died (kill -9) still holds the lake in memory: `up` and
+`down` adopt it — save it to a snapshot while it answers, then stop it — so it never blocks the
+port and is never killed with unsaved state; one that no longer answers is killed, and its
+journal brings its acknowledged writes back.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from datalake.exceptions import LocalLakeError
+from datalake.local import processes
+from datalake.local.journal import journal_path
+from datalake.local.journal import pending as journal_pending
 from datalake_base.settings import Settings
 
 # Derived local stores: kept with a saved lake (they match it), cleared when the lake starts empty.
@@ -44,6 +54,8 @@ class LakeStatus:
     endpoint: str | None = None
     pid: int | None = None
     uptime_s: float | None = None
+    # An endpoint left running by a daemon that died: it holds the lake until `up`/`down` adopts it.
+    stray_endpoint_pid: int | None = None
 
 
 def wait_for_endpoint(url: str, timeout: float) -> None:
@@ -58,27 +70,51 @@ def wait_for_endpoint(url: str, timeout: float) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:  # reap it if it is our own child (a test or `demo` that ran `up` in-process): a zombie is not alive
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
+    return processes.is_running(pid, processes.DAEMON_MODULE)
 
 
 def status(settings: Settings) -> LakeStatus:
     info_path = settings.state_path / "daemon.json"
-    if not info_path.exists():
-        return LakeStatus(running=False)
-    info = json.loads(info_path.read_text())
-    if not _alive(info["pid"]):
-        info_path.unlink(missing_ok=True)
-        return LakeStatus(running=False)
-    return LakeStatus(True, info["endpoint"], info["pid"], time.time() - info["started_at"])
+    info = processes.read_json(info_path)
+    if info and _alive(info["pid"]):
+        return LakeStatus(True, info["endpoint"], info["pid"], time.time() - info["started_at"])
+    info_path.unlink(missing_ok=True)
+    return LakeStatus(running=False, stray_endpoint_pid=processes.endpoint_pid(settings.state_path))
+
+
+def adopt_stray_endpoint(settings: Settings, pid: int, *, save: bool = True,
+                         progress: OnProgress | None = None) -> str:
+    """Take over an endpoint whose daemon died: save its lake while it answers, then stop it.
+
+    Returns what was done, for the CLI. The save records the journal's mark, so the next `up`
+    replays only what the snapshot does not hold.
+    """
+    from datalake.local import journal, snapshot
+
+    state = settings.state_path
+    url = settings.local_endpoint
+    saved = "stopped it without saving (--discard)"
+    if save:
+        try:
+            wait_for_endpoint(url, timeout=5)
+            answering = True
+        except LocalLakeError:
+            answering = False
+        if answering:
+            def report(step: str, done: int, total: int) -> None:
+                if progress:
+                    progress({"phase": "export", "step": step, "done": done, "total": total})
+
+            mark = journal.control(url, "mark")
+            manifest = snapshot.export_lake(settings, report, extra={"journal": {"id": mark.get("id"),
+                                                                                "records": mark.get("records")}})
+            saved = f"saved it ({snapshot.describe(manifest)})"
+        else:
+            saved = (f"it did not answer, so it was killed; its journal ({journal_pending(journal_path(state))} "
+                     "acknowledged write(s)) restores what it held")
+    processes.stop(pid)
+    (state / processes.ENDPOINT_PID).unlink(missing_ok=True)
+    return f"found the endpoint (pid {pid}) of a lake whose daemon had died; {saved}"
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -96,6 +132,10 @@ def up(settings: Settings, timeout: float = 90, progress: OnProgress | None = No
     current = status(settings)
     if current.running:
         return current
+    if current.stray_endpoint_pid:
+        note = adopt_stray_endpoint(settings, current.stray_endpoint_pid, progress=progress)
+        if progress:
+            progress({"phase": "adopt", "step": note, "done": 1, "total": 1})
     if not _port_free(settings.local_host, settings.local_port):
         raise LocalLakeError(
             f"port {settings.local_port} on {settings.local_host} is in use by another program; "
@@ -103,7 +143,8 @@ def up(settings: Settings, timeout: float = 90, progress: OnProgress | None = No
         )
     state = settings.state_path
     state.mkdir(parents=True, exist_ok=True)
-    if not snapshot.exists(settings):  # the endpoint starts empty, so derived stores start empty too
+    if not snapshot.exists(settings) and not journal_pending(journal_path(state)):
+        # the endpoint starts empty, so derived stores start empty too
         for name in DERIVED:
             (state / name).unlink(missing_ok=True)
     (state / PROGRESS).unlink(missing_ok=True)
@@ -146,9 +187,13 @@ def down(settings: Settings, timeout: float | None = None, *, discard: bool = Fa
     state = settings.state_path
     current = status(settings)
     if not current.running or current.pid is None:
+        stray = current.stray_endpoint_pid
+        if stray:
+            adopt_stray_endpoint(settings, stray, save=not discard, progress=progress)
         if discard:
             snapshot.discard(settings)
-        return False
+            journal_path(state).unlink(missing_ok=True)
+        return bool(stray)
     stall = timeout if timeout is not None else settings.local_stall_timeout_s
     (state / PROGRESS).unlink(missing_ok=True)
     os.kill(current.pid, signal.SIGUSR1 if discard else signal.SIGTERM)
@@ -170,10 +215,12 @@ def down(settings: Settings, timeout: float | None = None, *, discard: bool = Fa
     (state / "daemon.json").unlink(missing_ok=True)
     if discard:
         snapshot.discard(settings)
+        journal_path(state).unlink(missing_ok=True)
     elif killed:
         raise LocalLakeError(
-            f"the local lake made no progress for {stall:.0f}s while stopping and was killed; changes since it "
-            f"started are lost (a previous snapshot in {snapshot.snapshot_dir(state)} is kept). "
+            f"the local lake made no progress for {stall:.0f}s while stopping and was killed; the previous snapshot "
+            f"in {snapshot.snapshot_dir(state)} is kept, and the endpoint's journal holds every write since "
+            "(`datalake up` replays it). "
             f"See {state / 'daemon.log'}; DATALAKE_LOCAL_STALL_TIMEOUT allows longer"
         )
     return True

@@ -73,7 +73,8 @@ def discard(settings: Settings) -> bool:
     return found
 
 
-def export_lake(settings: Settings, progress: Progress = no_progress) -> dict[str, Any]:
+def export_lake(settings: Settings, progress: Progress = no_progress, *,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the lake's state to ``<state>/snapshot`` (atomically replacing the previous one).
 
     Call it with the runtime stopped. The lake is left as it was: queue messages taken for the
@@ -98,7 +99,8 @@ def export_lake(settings: Settings, progress: Progress = no_progress) -> dict[st
             if in_flight:
                 warnings.append(f"{in_flight} message(s) of {queue} were in flight (waiting for a retry) and were not "
                                 "saved; run `datalake reconcile` after `datalake up` to catalogue what they announced")
-        manifest = {"names": _names(settings), "counts": counts, "warnings": warnings}
+        # ``extra``: e.g. the endpoint journal's mark, so a replay skips what this snapshot holds.
+        manifest = {"names": _names(settings), "counts": counts, "warnings": warnings, **(extra or {})}
         w.commit(manifest)
         return manifest
     except Exception:

@@ -91,3 +91,21 @@ def test_status_reports_queue_depth_and_dead_letters(run, local_settings):
     code, out = run("status")
 
     assert code == 0 and "dead letters: 1 arrivals" in out and "datalake dlq list" in out
+
+
+def test_status_with_the_lake_endpoint_exported_but_the_lake_down_says_not_running(tmp_path, monkeypatch):
+    # As the README has users do: AWS_ENDPOINT_URL exported; then `datalake down`; then `status`.
+    from tests.fixtures.aws import free_port
+
+    port = free_port()
+    for k in ("DATALAKE_ENDPOINT_URL",):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("DATALAKE_MODE", "local")
+    monkeypatch.setenv("DATALAKE_LOCAL_PORT", str(port))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://localhost:{port}")
+    monkeypatch.setenv("DATALAKE_STATE_DIR", str(tmp_path / "state"))
+    reset_settings_cache()
+
+    result = CliRunner().invoke(main, ["status"], catch_exceptions=False)
+
+    assert result.exit_code == 1 and "not running" in result.output and "Could not connect" not in result.output
