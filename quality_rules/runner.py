@@ -49,6 +49,8 @@ class ValidationOutcome:
     rules_used: dict[str, Any]
     duration_s: float
     warnings: list[str] = field(default_factory=list)
+    # rule id -> Great Expectations' message, for (warn) rules GE could not evaluate
+    rule_errors: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -264,6 +266,52 @@ def _arrow_schema(df: Any) -> Any:
     return pa.schema(schema)
 
 
+# ------------------------------------------------------------------------------ result assembly
+_REGEX_RULES = frozenset({
+    "expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex",
+    "expect_column_values_to_match_regex_list", "expect_column_values_to_not_match_regex_list",
+})
+
+
+def _disagreement_note(check: Check, engine: str, ours: int, ge: int, ge_error: str | None) -> str:
+    """Why Great Expectations' count for a rule differs from ours, in words a user can act on."""
+    if ge_error is not None:
+        return f"Great Expectations could not evaluate this rule ({ge_error}), so it has no count to compare"
+    if engine == "spark" and check.name in _REGEX_RULES:
+        return ("GE on Spark runs the regex through Java's rlike as written, while both our engines follow GE on "
+                "pandas (Python re); the flavours differ on non-ASCII whitespace (NBSP, em space, U+001C-U+001F), "
+                "Unicode \\w \\d \\b and line terminators. Ours is GE-on-pandas' answer; run with --engine "
+                "pandas to see GE agree (docs/quality.md, Semantics)")
+    if engine == "spark":
+        return (f"GE's Spark implementation of {check.name} differs from its pandas implementation, which both our "
+                f"engines follow; run with --engine pandas to compare with GE on pandas (docs/quality.md, Semantics)")
+    return (f"GE on pandas is the definition of this rule, so our native {check.name} is wrong here ({ours} vs "
+            f"{ge}): please report it with the rule and a sample of the data")
+
+
+def _per_rule(checks: list[Check], core: _Core, engine: str, rule_errors: dict[str, str]) -> list[dict[str, Any]]:
+    oracle = core.oracle
+    out = []
+    for c in checks:
+        ours = core.per_rule_failed[c.rule_id]
+        entry: dict[str, Any] = {
+            "rule_id": c.rule_id, "column": c.column, "name": c.name, "reject_msg": c.rule.reject_msg,
+            "severity": c.rule.severity, "failed_rows": ours,
+            "status": "errored" if c.rule_id in rule_errors else "evaluated",
+            "error": rule_errors.get(c.rule_id),
+            "ge_unexpected": None, "ge_agrees": None, "ge_note": None,
+        }
+        if oracle is not None and c.rule_id not in rule_errors:
+            ge = oracle.unexpected.get(c.rule_id)
+            ge_error = oracle.exceptions.get(c.rule_id)
+            entry["ge_unexpected"] = None if ge_error else ge
+            entry["ge_agrees"] = ge_error is None and ge == ours
+            if not entry["ge_agrees"]:
+                entry["ge_note"] = _disagreement_note(c, engine, ours, ge or 0, ge_error)
+        out.append(entry)
+    return out
+
+
 # --------------------------------------------------------------------------------------- API
 def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet, output_dir: Path,
                    engine: Engine, run_id: str, spark_master: str = "local[2]",
@@ -287,18 +335,24 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
     report_rel = f"reports/dataset={dataset}/run_id={run_id}/validation_result.json"
     docs_dir = stage / Path(report_rel).parent / "data_docs" if with_oracle else None
     try:
-        if engine == "pandas":
-            core = _run_pandas(dataset, sources, ruleset, stage, with_oracle, docs_dir)
-        else:
-            core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master)
+        from quality_rules.oracle import collect_rule_errors
+
+        with collect_rule_errors() as rule_errors:
+            if engine == "pandas":
+                core = _run_pandas(dataset, sources, ruleset, stage, with_oracle, docs_dir)
+            else:
+                core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master)
         checks = ruleset.checks
-        per_rule = [{"rule_id": c.rule_id, "column": c.column, "name": c.name, "reject_msg": c.rule.reject_msg,
-                     "severity": c.rule.severity, "failed_rows": core.per_rule_failed[c.rule_id]} for c in checks]
+        per_rule = _per_rule(checks, core, engine, rule_errors)
         oracle_unexpected = core.oracle.unexpected if core.oracle else None
-        agrees = None if oracle_unexpected is None else all(
-            oracle_unexpected.get(c.rule_id) == core.per_rule_failed[c.rule_id] for c in checks)
+        compared = [p["ge_agrees"] for p in per_rule if p["ge_agrees"] is not None]
+        agrees = None if oracle_unexpected is None else all(compared)
         warn_msgs = [f"{c.rule_id} (warn) failed {core.per_rule_failed[c.rule_id]} rows"
                      for c in checks if c.rule.severity == "warn" and core.per_rule_failed[c.rule_id]]
+        warn_msgs += [f"{rid} (warn) was NOT checked: Great Expectations could not evaluate it: {msg}"
+                      for rid, msg in rule_errors.items()]
+        warn_msgs += [f"{p['rule_id']}: ours {p['failed_rows']} rows, Great Expectations {p['ge_unexpected']}: "
+                      f"{p['ge_note']}" for p in per_rule if p["ge_agrees"] is False]
         files = list(core.files)
         if docs_dir is not None and (docs_dir / "index.html").exists():
             files.append(str((docs_dir / "index.html").relative_to(stage)))
@@ -308,7 +362,7 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
             accepted=core.rows_in - core.rejected, rejected=core.rejected, per_rule=per_rule,
             oracle_unexpected=oracle_unexpected, oracle_agrees=agrees, per_source=core.per_source,
             files=files, report_path=report_rel, rules_used=ruleset.to_dict(),
-            duration_s=round(time.monotonic() - t0, 3), warnings=warn_msgs,
+            duration_s=round(time.monotonic() - t0, 3), warnings=warn_msgs, rule_errors=dict(rule_errors),
         )
         report = {"outcome": outcome.to_dict(),
                   "sources": [s.to_dict() for s in sources],
