@@ -364,9 +364,19 @@ def _print_outcome(o: dict[str, Any]) -> None:
                   f"[red]{o['rejected']} rejected[/]")
     t = Table("rule", "severity", "failed rows", "Great Expectations")
     oracle = o.get("oracle_unexpected") or {}
+    notes = []
     for p in o["per_rule"]:
-        t.add_row(p["reject_msg"], p.get("severity", "reject"), str(p["failed_rows"]), str(oracle.get(p["rule_id"], "-")))
+        ge = str(oracle.get(p["rule_id"], "-"))
+        if p.get("status") == "errored":
+            ge = "[red]errored[/]"
+            notes.append(f"{p['reject_msg']}: NOT checked, Great Expectations could not evaluate it: {p['error']}")
+        elif p.get("ge_agrees") is False:
+            ge = f"[yellow]{ge} (differs *)[/]"
+            notes.append(f"{p['reject_msg']}: ours {p['failed_rows']}, GE {p.get('ge_unexpected')}. {p['ge_note']}")
+        t.add_row(p["reject_msg"], p.get("severity", "reject"), str(p["failed_rows"]), ge)
     console.print(t)
+    for n in notes:
+        console.print(f"[yellow]* {n}[/]", soft_wrap=True)
 
 
 @main.command()

@@ -239,6 +239,11 @@ def _record_outcome(store: Any, dataset: str, records: list[dict[str, Any]], out
         "data_docs": (f"s3://{settings.lake_bucket}/{report_dir}/data_docs/index.html"
                       if report_dir and summary.get("oracle_unexpected") is not None else None),
         "oracle_agrees": summary.get("oracle_agrees"),
+        # per rule, where GE's count differs from ours and why; rules GE could not evaluate
+        "ge_disagreements": {p["reject_msg"]: {"ours": p["failed_rows"], "ge": p.get("ge_unexpected"),
+                                               "why": p.get("ge_note")}
+                             for p in summary["per_rule"] if p.get("ge_agrees") is False},
+        "rule_errors": {p["reject_msg"]: p["error"] for p in summary["per_rule"] if p.get("status") == "errored"},
     }})
 
 

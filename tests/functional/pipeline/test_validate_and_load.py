@@ -134,3 +134,17 @@ def test_a_partition_whose_files_are_all_deleted_is_dropped(lake):
     assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == 0
     load_dataset(lake, "jobs")  # the deleted source's rows leave the warehouse too
     assert build_warehouse(lake).query("SELECT count(*) FROM dq_accepted.jobs").rows[0][0] == 0
+
+
+def test_a_warn_rule_ge_cannot_evaluate_is_named_on_the_dataset_record(lake):
+    # numeric bounds on a CSV (string) column: GE raises inside its metric; a warn rule runs on, reported
+    rules_store(lake).put_items([{"id": "jobs-location-between", "dataset_name": "jobs", "column_name": "location",
+                                  "rules": [{"name": "expect_column_values_to_be_between",
+                                             "kwargs": {"min_value": 1, "max_value": 5},
+                                             "reject_msg": "W:location_between", "severity": "warn"}]}])
+    result = validate_dataset(lake, "jobs", engine="pandas")
+
+    assert "jobs-location-between" in {i["id"] for i in result.outcome.rules_used["items"]}
+    ds = catalog_components.catalog_store(lake).get_dataset("jobs")
+    assert "of the same type" in ds["validation"]["rule_errors"]["W:location_between"]
+    assert ds["validation"]["ge_disagreements"] == {}

@@ -151,3 +151,30 @@ def test_a_warn_rule_ge_cannot_evaluate_is_reported_as_errored_not_passed(tmp_pa
     # the other rule still splits the data
     starts_upper = frame["code"].dropna().str.match("^[A-Z]")
     assert outcome.rejected == int((~starts_upper).sum())
+
+
+@pytest.mark.spark
+def test_where_ge_on_spark_disagrees_the_outcome_and_the_cli_say_which_rule_and_why(spark, tmp_path):
+    from datalake import cli
+
+    # NBSP is whitespace for Python re (GE on pandas, and us) but not for Java's \s (GE on Spark)
+    frame = pd.DataFrame({"uniq_id": ["id\u00a0nbsp", "ok", "a b", "fine", "x\u2003y"],
+                          "organization": ["Acme", None, "Acme", "Acme", "Acme"]})
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    rs = RuleSet.from_items("ev", [
+        {"id": "ev-uniq", "dataset_name": "ev", "column_name": "uniq_id", "rules": [
+            {"name": "expect_column_values_to_not_match_regex", "kwargs": {"regex": r"\s++"}, "reject_msg": "R:ws"}]},
+        {"id": "ev-org", "dataset_name": "ev", "column_name": "organization", "rules": [
+            {"name": "expect_column_values_to_not_be_null", "kwargs": {}, "reject_msg": "R:org"}]}])
+    outcome = run_validation(dataset="ev", sources=[_src(path)], ruleset=rs, output_dir=tmp_path / "out",
+                             engine="spark", run_id="dis", with_oracle=True)
+    ws, org = outcome.per_rule
+    assert (ws["failed_rows"], ws["ge_unexpected"], ws["ge_agrees"]) == (3, 1, False)
+    assert "Java" in ws["ge_note"] and "NBSP" in ws["ge_note"]
+    assert org["ge_agrees"] is True and org["ge_note"] is None
+    assert outcome.oracle_agrees is False
+    with cli.console.capture() as cap:
+        cli._print_outcome(outcome.to_dict())
+    printed = cap.get()
+    assert "differs" in printed and "R:ws: ours 3, GE 1." in printed and "Java" in printed
