@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from sqlglot import exp
 
-from athena_queries import _sql, _tables
+from athena_queries import _sql, _tables, _trino
 from athena_queries._tables import GlueTable, ScanInfo
 from athena_queries.exceptions import (
     QueryExecutionError,
@@ -124,10 +124,13 @@ class LocalAthena:
         date_columns = {
             f.name for t in glue_tables.values() for f in t.schema if pa.types.is_date(f.type)
         }
-        fixed = _sql.athena_fixes(tree, date_columns=date_columns)
+        typed = _trino.annotate(tree, {k: t.schema for k, t in glue_tables.items()}, database)
+        _trino.check_types(typed)
+        fixed = _sql.athena_fixes(_trino.rewrite(typed), date_columns=date_columns)
         con = duckdb.connect()
         engine_sql = ""
         try:
+            _trino.install(con)
             partitions_cache: dict[tuple[str, str], list[_tables.Partition]] = {}
             for n, ref in enumerate(_table_refs(fixed)):
                 key = _qualify(ref, database)
@@ -204,7 +207,7 @@ class LocalAthena:
         fields = [(f, "") for f in gt.data_schema] + [(f, "partition key") for f in gt.partition_schema]
         return pa.table({
             "col_name": [f.name for f, _ in fields],
-            "data_type": [str(f.type) for f, _ in fields],
+            "data_type": [_trino.hive_type(f.type) for f, _ in fields],
             "comment": [c for _, c in fields],
         })
 
