@@ -45,6 +45,13 @@ _MACROS = [
     "ELSE a[i] END",
     "CREATE OR REPLACE MACRO trino_map_at(m, k) AS CASE "
     "WHEN m IS NOT NULL AND NOT map_contains(m, k) THEN error('Key not present in map: ' || k) ELSE m[k] END",
+    # slice(x, start, length); DuckDB's list_slice takes (start, end)
+    "CREATE OR REPLACE MACRO trino_slice(a, s, n) AS CASE "
+    "WHEN s = 0 THEN error('SQL array indices start at 1') "
+    "WHEN s > 0 THEN list_slice(a, s, s + n - 1) "
+    "ELSE list_slice(a, len(a) + s + 1, least(len(a), len(a) + s + n)) END",
+    # array_distinct keeps the first occurrence of each value, in order
+    "CREATE OR REPLACE MACRO trino_array_distinct(a) AS list_filter(a, lambda e, i: list_position(a, e) = i)",
     "CREATE OR REPLACE MACRO trino_regexp_extract(s, p, g) AS "
     "CASE WHEN regexp_matches(s, p) THEN regexp_extract(s, p, g) END",
 ]
@@ -199,7 +206,7 @@ def check_types(tree: exp.Expression) -> None:
                 continue
             if (lt.this in _STRING and rt.this in _NUMERIC) or (lt.this in _NUMERIC and rt.this in _STRING):
                 raise QueryExecutionError(
-                    f"TYPE_MISMATCH: Cannot apply operator: {_trino_name(lt)} {op} {_trino_name(rt, right)} "
+                    f"TYPE_MISMATCH: Cannot apply operator: {_trino_name(lt, left)} {op} {_trino_name(rt, right)} "
                     f"(in {node.sql('athena')!r}). Trino does not convert between character and numeric types: "
                     f"compare with a literal of the column's type (e.g. '2013' for a string partition key) or CAST.",
                     athena_sql=tree.sql("athena"), engine_sql="")
@@ -267,14 +274,14 @@ def java_replacement(text: str) -> str:
     return _REPL.sub(sub, text)
 
 
-# a trailing UTC offset or zone name of an ISO-8601 / Trino timestamp literal
-_ZONE_SUFFIX = r"\s*(Z|[+-]\d\d(:?\d\d)?|UTC|[A-Za-z_]+/[A-Za-z_]+)$"
+# a trailing UTC offset or zone name after the time of an ISO-8601 / Trino timestamp literal
+_ZONE_SUFFIX = r"^(.*\d\d:\d\d(?::\d\d(?:\.\d+)?)?)\s*(?:Z|[+-]\d\d(?::?\d\d)?|UTC|[A-Za-z_]+/[A-Za-z_]+)$"
 
 
 def _wall_clock(text_expr: exp.Expression) -> exp.Expression:
     """An ISO-8601 string's local date-time, its offset dropped (the zone's wall clock)."""
     text = exp.Cast(this=text_expr, to=exp.DataType.build("VARCHAR"))
-    stripped = _fn("regexp_replace", text, exp.Literal.string(_ZONE_SUFFIX), exp.Literal.string(""))
+    stripped = _fn("regexp_replace", text, exp.Literal.string(_ZONE_SUFFIX), exp.Literal.string("\\1"))
     return exp.Cast(this=_fn("replace", stripped, exp.Literal.string("T"), exp.Literal.string(" ")),
                     to=exp.DataType.build("TIMESTAMP"))
 
@@ -327,6 +334,12 @@ def _rewrite_node(node: exp.Expression) -> exp.Expression | None:
         if isinstance(arg, exp.Literal) and arg.is_string:
             return exp.Literal.string(f"varchar({len(arg.this)})")
         return _fn("trino_typeof", _fn("typeof", arg))
+    if isinstance(node, exp.ArrayDistinct):
+        return _fn("trino_array_distinct", node.this)
+    if isinstance(node, exp.ArraySlice) and len([a for a in (node.args.get("start"), node.args.get("end")) if a]) == 2:
+        return _fn("trino_slice", node.this, node.args["start"], node.args["end"])
+    if isinstance(node, exp.Format) and isinstance(node.this, exp.Literal):
+        return _fn("printf", node.this, *node.expressions)  # Java Formatter ~ printf; DuckDB's format is fmt
     if isinstance(node, exp.FromISO8601Timestamp):
         new = _wall_clock(node.this)
         new.meta["trino_instant"] = exp.Cast(this=node.this, to=exp.DataType.build("TIMESTAMPTZ"))
