@@ -408,7 +408,9 @@ def query(sql: str, fmt: str) -> None:
 
 def _print_result(columns: list[str], rows: list[tuple], fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=2))
+        from athena_queries.jsonify import json_records
+
+        click.echo(json.dumps(json_records(columns, rows), indent=2, allow_nan=False, ensure_ascii=False))
     elif fmt == "csv":
         import csv
 
