@@ -40,12 +40,43 @@ _DEFAULT_CATALOGS = {"awsdatacatalog"}
 
 
 @dataclass
+class QueryStatistics:
+    """What a query cost, in Athena's terms (GetQueryExecution's ``Statistics``) plus what it opened."""
+
+    data_scanned_bytes: int
+    files_opened: int
+    partitions_total: int
+    partitions_scanned: int
+    planning_ms: int
+    engine_ms: int
+    total_ms: int
+    tables: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def partitions_pruned(self) -> int:
+        return self.partitions_total - self.partitions_scanned
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data_scanned_bytes": self.data_scanned_bytes, "files_opened": self.files_opened,
+                "partitions_total": self.partitions_total, "partitions_scanned": self.partitions_scanned,
+                "partitions_pruned": self.partitions_pruned, "planning_ms": self.planning_ms,
+                "engine_ms": self.engine_ms, "total_ms": self.total_ms, "tables": self.tables}
+
+    def to_athena(self) -> dict[str, Any]:
+        """The shape of Athena's ``QueryExecution.Statistics``."""
+        return {"EngineExecutionTimeInMillis": self.engine_ms, "DataScannedInBytes": self.data_scanned_bytes,
+                "TotalExecutionTimeInMillis": self.total_ms, "QueryQueueTimeInMillis": 0,
+                "QueryPlanningTimeInMillis": self.planning_ms, "ServiceProcessingTimeInMillis": 0}
+
+
+@dataclass
 class QueryResult:
     columns: list[str]
     rows: list[tuple]
     engine: str
     elapsed_s: float
     arrow: pa.Table | None = field(default=None, repr=False)
+    statistics: QueryStatistics | None = None
 
     def to_arrow(self) -> pa.Table:
         if self.arrow is not None:
@@ -87,6 +118,7 @@ class LocalAthena:
     engine = "local"
 
     def __init__(self, *, glue_client: Any, s3_filesystem: FileSystemSource, cache_dir: Path | None = None) -> None:
+        self._engine_started: float | None = None
         self._glue = glue_client
         self._fs_source = s3_filesystem
         self._fs: pafs.FileSystem | None = None
@@ -103,6 +135,8 @@ class LocalAthena:
     # --- public -----------------------------------------------------------------------------------
     def query(self, sql: str, *, database: str) -> QueryResult:
         started = time.perf_counter()
+        self.last_scans = []
+        self._engine_started = None
         stmt = _sql.parse_read_only(sql)
         if stmt.kind == "show":
             table = self._show(stmt.show or "", database)
@@ -110,11 +144,23 @@ class LocalAthena:
             table = self._describe(stmt.tree, database)  # type: ignore[arg-type]
         else:
             table = self._select(stmt.tree, sql, database)  # type: ignore[arg-type]
-        return QueryResult.from_arrow(table, engine=self.engine, elapsed_s=time.perf_counter() - started)
+        done = time.perf_counter()
+        result = QueryResult.from_arrow(table, engine=self.engine, elapsed_s=done - started)
+        engine_start = self._engine_started or done
+        result.statistics = QueryStatistics(
+            data_scanned_bytes=sum(s.bytes_scanned for s in self.last_scans),
+            files_opened=sum(len(s.files) for s in self.last_scans),
+            partitions_total=sum(s.partitions_total for s in self.last_scans),
+            partitions_scanned=sum(s.partitions_selected for s in self.last_scans),
+            planning_ms=round((engine_start - started) * 1000), engine_ms=round((done - engine_start) * 1000),
+            total_ms=round((done - started) * 1000),
+            tables=[{"table": f"{s.database}.{s.table}", "partitions_total": s.partitions_total,
+                     "partitions_scanned": s.partitions_selected, "files": len(s.files),
+                     "data_scanned_bytes": s.bytes_scanned} for s in self.last_scans])
+        return result
 
     # --- SELECT -----------------------------------------------------------------------------------
     def _select(self, tree: exp.Expression, athena_sql: str, database: str) -> pa.Table:
-        self.last_scans = []
         refs = _table_refs(tree)
         glue_tables: dict[tuple[str, str], GlueTable] = {}
         for ref in refs:
@@ -126,6 +172,7 @@ class LocalAthena:
         }
         typed = _trino.annotate(tree, {k: t.schema for k, t in glue_tables.items()}, database)
         _trino.check_types(typed)
+        read_columns = _columns_read(typed, glue_tables, database)
         fixed = _sql.athena_fixes(_trino.rewrite(typed), date_columns=date_columns)
         con = duckdb.connect()
         engine_sql = ""
@@ -145,7 +192,8 @@ class LocalAthena:
                     parts = _tables.prune(all_parts, gt.partition_schema, preds)
                     total, selected = len(all_parts), len(parts)
                 dataset, uris = _tables.build_dataset(gt, parts, self.filesystem, self._cache_dir)
-                self.last_scans.append(ScanInfo(gt.database, gt.name, total, selected, uris))
+                scanned = _tables.scanned_bytes(dataset, gt, read_columns.get(ref.alias_or_name.lower()))
+                self.last_scans.append(ScanInfo(gt.database, gt.name, total, selected, uris, scanned))
                 reg = re.sub(r"[^a-z0-9_]", "_", f"__t{n}_{gt.database}_{gt.name}".lower())
                 # Text formats have no projection/filter pushdown worth keeping, and pyarrow's JSON
                 # reader does blocking S3 calls from inside DuckDB's scan (stalls an in-process
@@ -156,6 +204,7 @@ class LocalAthena:
                 ref.replace(new)
             engine_sql = _sql.to_duckdb(fixed)
             log.debug("athena sql %r -> duckdb %r", athena_sql, engine_sql)
+            self._engine_started = time.perf_counter()
             return con.sql(engine_sql).to_arrow_table()
         except duckdb.Error as err:
             fn = _sql.missing_function(str(err))
@@ -214,6 +263,28 @@ class LocalAthena:
     def _resolve_name(self, name: str, database: str) -> GlueTable:
         ref = exp.to_table(name.strip("`"))
         return _tables.get_glue_table(self._glue, *_qualify(ref, database))
+
+
+def _columns_read(tree: exp.Expression, tables: dict[tuple[str, str], GlueTable],
+                  database: str) -> dict[str, set[str] | None]:
+    """Per table alias, the columns the query reads (None: all of them, e.g. ``SELECT *``)."""
+    refs = _table_refs(tree)
+    aliases = {ref.alias_or_name.lower(): tables[_qualify(ref, database)] for ref in refs
+               if _qualify(ref, database) in tables}
+    out: dict[str, set[str] | None] = {a: set() for a in aliases}
+    for star in tree.find_all(exp.Star):
+        if not isinstance(star.parent, exp.Count):
+            owner = star.parent.table.lower() if isinstance(star.parent, exp.Column) and star.parent.table else None
+            for a in aliases:
+                if owner in (None, a):
+                    out[a] = None
+    for col in tree.find_all(exp.Column):
+        name, owner = col.name.lower(), col.table.lower() if col.table else None
+        for a, gt in aliases.items():
+            cols = out[a]
+            if cols is not None and owner in (None, a) and name in {n.lower() for n in gt.schema.names}:
+                cols.add(name)
+    return out
 
 
 def _like_pattern(rest: str) -> Callable[[str], bool]:
@@ -342,7 +413,15 @@ class AthenaEngine:
             boto3_session=self._session,
         )
         table = pa.Table.from_pandas(df, preserve_index=False)
-        return QueryResult.from_arrow(table, engine=self.engine, elapsed_s=time.perf_counter() - started)
+        result = QueryResult.from_arrow(table, engine=self.engine, elapsed_s=time.perf_counter() - started)
+        stats = (getattr(df, "query_metadata", None) or {}).get("Statistics") or {}
+        if stats:  # Athena's own figures (files and partitions are not reported by Athena)
+            result.statistics = QueryStatistics(
+                data_scanned_bytes=int(stats.get("DataScannedInBytes", 0)), files_opened=0, partitions_total=0,
+                partitions_scanned=0, planning_ms=int(stats.get("QueryPlanningTimeInMillis", 0)),
+                engine_ms=int(stats.get("EngineExecutionTimeInMillis", 0)),
+                total_ms=int(stats.get("TotalExecutionTimeInMillis", 0)))
+        return result
 
 
 def s3_filesystem(settings: "Settings") -> pafs.S3FileSystem:

@@ -395,7 +395,8 @@ def load(dataset: str) -> None:
 @main.command()
 @click.argument("sql")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-def query(sql: str, fmt: str) -> None:
+@click.option("--stats", is_flag=True, help="Also print data scanned, files opened, partitions pruned and time.")
+def query(sql: str, fmt: str, stats: bool) -> None:
     """Run Athena SQL over the Glue tables (accepted_<ds>, rejected_<ds>, raw <ds>)."""
     from athena_queries.engine import run_query
 
@@ -403,7 +404,21 @@ def query(sql: str, fmt: str) -> None:
     _require_lake(s)
     with _errors():
         res = run_query(s, sql)
+    st = res.statistics.to_dict() if stats and res.statistics is not None else None
+    if fmt == "json" and stats:
+        from athena_queries.jsonify import json_records
+
+        click.echo(json.dumps({"rows": json_records(res.columns, res.rows), "statistics": st}, indent=2,
+                              allow_nan=False, ensure_ascii=False))
+        return
     _print_result(res.columns, res.rows, fmt)
+    if stats:
+        line = ("statistics not reported by this engine" if st is None else
+                f"data scanned: {st['data_scanned_bytes']:,} bytes; files opened: {st['files_opened']}; "
+                f"partitions: {st['partitions_scanned']} of {st['partitions_total']} read "
+                f"({st['partitions_pruned']} pruned); time: {st['total_ms']} ms "
+                f"(planning {st['planning_ms']} ms, engine {st['engine_ms']} ms)")
+        click.echo(line, err=True)  # stderr, so csv/table output on stdout stays clean
 
 
 def _print_result(columns: list[str], rows: list[tuple], fmt: str) -> None:
