@@ -85,7 +85,10 @@ def serve(host: str, port: int) -> BaseWSGIServer:
     """Start the endpoint in a background thread and return the server (``shutdown()`` stops it)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _patch_moto()
-    server = make_server(host, port, MemoisedDispatcher(), threaded=True, request_handler=KeepAliveHandler)
+    from datalake.local.athena_api import LocalQueryApi  # Athena / Redshift Data API run SQL locally
+
+    app = LocalQueryApi(MemoisedDispatcher(), f"http://{host}:{port}")
+    server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
     threading.Thread(target=server.serve_forever, name="endpoint", daemon=True).start()
     return server
 
