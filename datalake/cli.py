@@ -398,12 +398,10 @@ def load(dataset: str) -> None:
 @click.option("--stats", is_flag=True, help="Also print data scanned, files opened, partitions pruned and time.")
 def query(sql: str, fmt: str, stats: bool) -> None:
     """Run Athena SQL over the Glue tables (accepted_<ds>, rejected_<ds>, raw <ds>)."""
-    from athena_queries.engine import run_query
-
     s = _settings()
     _require_lake(s)
     with _errors():
-        res = run_query(s, sql)
+        res = _run_athena_sql(s, sql)
     st = res.statistics.to_dict() if stats and res.statistics is not None else None
     if fmt == "json" and stats:
         from athena_queries.jsonify import json_records
@@ -419,6 +417,21 @@ def query(sql: str, fmt: str, stats: bool) -> None:
                 f"({st['partitions_pruned']} pruned); time: {st['total_ms']} ms "
                 f"(planning {st['planning_ms']} ms, engine {st['engine_ms']} ms)")
         click.echo(line, err=True)  # stderr, so csv/table output on stdout stays clean
+
+
+def _run_athena_sql(s: Any, sql: str) -> Any:
+    """Locally, through the endpoint's Athena API, as a user's own code would (same answers and errors);
+    directly on the engine when the endpoint runs no SQL (a plain moto server) or in AWS mode."""
+    if s.mode == "local" and s.query_engine == "local":
+        from athena_queries.api_client import EndpointRunsNoSql, run_query_via_api
+
+        try:
+            return run_query_via_api(s, sql)
+        except EndpointRunsNoSql:
+            pass
+    from athena_queries.engine import run_query
+
+    return run_query(s, sql)
 
 
 def _print_result(columns: list[str], rows: list[tuple], fmt: str) -> None:

@@ -136,9 +136,12 @@ class LocalQueryApi:
             status, payload = "200 OK", handler(json.loads(body or b"{}"))
         except ApiError as err:
             status, payload = "400 Bad Request", {"__type": err.code, "Message": err.message, "message": err.message}
+        extra = payload.pop("__headers", {}) if isinstance(payload, dict) else {}
         data = json.dumps(payload, default=str).encode()
-        start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data))),
-                                ("x-amzn-RequestId", str(uuid.uuid4()))])
+        start_response(status, [*extra.items(), ("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data))),
+                                ("x-amzn-RequestId", str(uuid.uuid4())),
+                                # tells clients SQL really runs here (moto alone answers these calls with nothing)
+                                ("x-datalake-engine", "local")])
         return [data]
 
     # --- shared ---------------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ class LocalQueryApi:
         bucket, key = _split_s3(ex["ResultConfiguration"]["OutputLocation"])
         s3.put_object(Bucket=bucket, Key=key, Body=athena_csv(columns, rows))
         ex["_result"] = {"columns": columns, "types": types, "rows": rows}
-        ex["Statistics"] = result.statistics.to_athena() if result.statistics else {}
+        ex["Statistics"] = self._statistics(result)
 
     def _ctas(self, ex: dict[str, Any], tree: Any, database: str, output: str, qid: str) -> None:
         import pyarrow as pa
@@ -270,11 +273,19 @@ class LocalQueryApi:
         s3.put_object(Bucket=bucket, Key=key, Body=("".join(f"{f}\n" for f in files)).encode())
         ex["ResultConfiguration"]["OutputLocation"] = out_loc
         ex["_result"] = {"columns": ["rows"], "types": [("bigint", 19, 0)], "rows": [(arrow.num_rows,)]}
-        stats = result.statistics.to_athena() if result.statistics else {}
-        ex["Statistics"] = {**stats, "DataManifestLocation": manifest}
+        ex["Statistics"] = {**self._statistics(result), "DataManifestLocation": manifest}
+
+    @staticmethod
+    def _statistics(result: Any) -> dict[str, Any]:
+        if result.statistics is None:
+            return {}
+        # Athena's fields; what Athena does not report travels in a header (boto3 drops unknown members)
+        return {**result.statistics.to_athena(), "_local": result.statistics.to_dict()}
 
     def _public(self, ex: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in ex.items() if not k.startswith("_")}
+        out = {k: v for k, v in ex.items() if not k.startswith("_")}
+        out["Statistics"] = {k: v for k, v in (ex.get("Statistics") or {}).items() if not k.startswith("_")}
+        return out
 
     def _get(self, qid: str | None) -> dict[str, Any]:
         with self._lock:
@@ -284,7 +295,10 @@ class LocalQueryApi:
         return ex
 
     def _athena_GetQueryExecution(self, req: dict[str, Any]) -> dict[str, Any]:
-        return {"QueryExecution": self._public(self._get(req.get("QueryExecutionId")))}
+        ex = self._get(req.get("QueryExecutionId"))
+        local = (ex.get("Statistics") or {}).get("_local")
+        headers = {"x-datalake-statistics": json.dumps(local)} if local else {}
+        return {"QueryExecution": self._public(ex), "__headers": headers}
 
     def _athena_BatchGetQueryExecution(self, req: dict[str, Any]) -> dict[str, Any]:
         found, missing = [], []

@@ -151,3 +151,24 @@ def test_redshift_data_api_runs_sql_on_the_local_warehouse(lake):
     assert res["Records"][0][3] == {"doubleValue": 2.5}
     bad = rd.execute_statement(WorkgroupName="local", Database="dev", Sql="SELECT * FROM no_such_table")["Id"]
     assert rd.describe_statement(Id=bad)["Status"] == "FAILED" and "no_such_table" in rd.describe_statement(Id=bad)["Error"]
+
+
+def test_datalake_query_goes_through_the_athena_api_with_the_same_answer_and_statistics(lake):
+    from athena_queries.api_client import run_query_via_api
+    from athena_queries.engine import run_query
+    from datalake_base.settings import get_settings
+
+    s = get_settings().model_copy(update={"glue_database": DB, "lake_bucket": BUCKET})
+    via_api, direct = run_query_via_api(s, SQL), run_query(s, SQL)
+    assert via_api.engine == "athena-api" and via_api.columns == direct.columns and via_api.rows == direct.rows
+    a, d = via_api.statistics, direct.statistics
+    assert (a.data_scanned_bytes, a.files_opened, a.partitions_total, a.partitions_pruned) == (
+        d.data_scanned_bytes, d.files_opened, d.partitions_total, d.partitions_pruned) == (a.data_scanned_bytes, 1, 2, 1)
+
+
+def test_without_the_local_engine_the_api_client_says_so(local_settings):
+    # a plain moto server accepts StartQueryExecution but runs nothing: the CLI falls back to the engine
+    from athena_queries.api_client import EndpointRunsNoSql, run_query_via_api
+
+    with pytest.raises(EndpointRunsNoSql):
+        run_query_via_api(local_settings, "SELECT 1")
