@@ -279,6 +279,41 @@ def crawl(dataset: str) -> None:
         console.print(f"[yellow]skipped {len(r.skipped)} file(s) of another format:[/] {', '.join(r.skipped[:5])}")
 
 
+# --- warehouse -----------------------------------------------------------------------------------------
+@main.group()
+def warehouse() -> None:
+    """The warehouse (Redshift, or its local stand-in) that `datalake load` fills."""
+
+
+@warehouse.command("query")
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def warehouse_query(sql: str, fmt: str) -> None:
+    """Run Redshift SQL on the warehouse (e.g. SELECT sum(x) FROM dq_accepted.<dataset>)."""
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        res = _run_warehouse_sql(s, sql)
+    _print_result(res.columns, res.rows, fmt)
+
+
+def _run_warehouse_sql(s: Any, sql: str) -> Any:
+    """Locally, through the endpoint's Redshift Data API (as a user's own code would); directly on the
+    warehouse when the endpoint runs no SQL; in AWS, the configured warehouse (Data API too)."""
+    if s.mode == "local" and s.warehouse == "local":
+        from datalake_base import aws
+        from warehouse.data_api import EndpointRunsNoSql, query_via_data_api
+
+        try:
+            return query_via_data_api(aws.client("redshift-data", s), sql, database=s.redshift_database,
+                                      workgroup=s.redshift_workgroup or "local", require_local_engine=True)
+        except EndpointRunsNoSql:
+            pass
+    from warehouse import build_warehouse
+
+    return build_warehouse(s).query(sql)
+
+
 # --- rules ---------------------------------------------------------------------------------------------
 @main.group()
 def rules() -> None:

@@ -109,3 +109,8 @@ def test_rules_put_refuses_an_invalid_regex_in_one_line(run, tmp_path):
     path.write_text(json.dumps(rules))
     code, out = run("rules", "put", str(path))
     assert code == 1 and "not a valid regular expression" in out and "Traceback" not in out
+
+
+def test_warehouse_query_runs_redshift_sql(run):
+    code, out = run("warehouse", "query", "SELECT 7 / 2 AS q", "--format", "json")
+    assert code == 0 and json.loads(out) == [{"q": 3}]

@@ -147,6 +147,7 @@ def test_redshift_data_api_runs_sql_on_the_local_warehouse(lake):
     assert desc["Status"] == "FINISHED" and desc["HasResultSet"] and desc["ResultRows"] == 1
     res = rd.get_statement_result(Id=sid)
     assert [c["name"] for c in res["ColumnMetadata"]] == ["q", "s", "n", "f"]
+    assert res["Records"][0][0] == {"longValue": 3}  # Redshift integer division
     assert res["Records"][0][1] == {"stringValue": "x"} and res["Records"][0][2] == {"isNull": True}
     assert res["Records"][0][3] == {"doubleValue": 2.5}
     bad = rd.execute_statement(WorkgroupName="local", Database="dev", Sql="SELECT * FROM no_such_table")["Id"]
@@ -172,3 +173,11 @@ def test_without_the_local_engine_the_api_client_says_so(local_settings):
 
     with pytest.raises(EndpointRunsNoSql):
         run_query_via_api(local_settings, "SELECT 1")
+
+
+def test_warehouse_query_goes_through_the_data_api_locally(lake):
+    from warehouse.data_api import query_via_data_api
+
+    res = query_via_data_api(lake["redshift-data"], "SELECT 9 / 4 AS q, 'a' AS s", database="dev",
+                             workgroup="local", require_local_engine=True)
+    assert (res.columns, res.rows) == (["q", "s"], [(2, "a")])
