@@ -7,20 +7,24 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from datalake.exceptions import DataLakeError, NotRunning
-from datalake_base.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # pydantic-settings costs ~0.3 s to import: `--help` never needs it
+    from datalake_base.settings import Settings
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
 def _settings() -> Settings:
+    from datalake_base.settings import get_settings
+
     try:
         return get_settings()
     except ValueError as exc:
