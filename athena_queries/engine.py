@@ -137,7 +137,8 @@ class LocalAthena:
                 # Text formats have no projection/filter pushdown worth keeping, and pyarrow's JSON
                 # reader does blocking S3 calls from inside DuckDB's scan (stalls an in-process
                 # endpoint): read the selected files up front instead.
-                con.register(reg, dataset.to_table() if gt.format in ("csv", "json") else dataset)
+                source = _tables.apply_serde(dataset.to_table(), gt) if gt.format in ("csv", "json") else dataset
+                con.register(reg, source)
                 new = exp.to_table(reg)
                 new.set("alias", ref.args.get("alias") or exp.TableAlias(this=exp.to_identifier(ref.name)))
                 ref.replace(new)

@@ -277,8 +277,13 @@ def crawl(dataset: str) -> None:
     _require_lake(s)
     with _errors():
         r = crawl_dataset(s, dataset)
-    console.print(f"table [bold]{s.glue_database}.{r.tables[0]}[/]: {len(r.columns)} columns from {r.files} file(s); "
-                  f"partition keys {r.partition_keys or '-'}; {r.partitions_added} partition(s) added")
+    console.print(f"table [bold]{s.glue_database}.{r.tables[0]}[/] ({r.table_action}, {r.serde or '-'}): "
+                  f"{len(r.columns)} columns from {r.files} file(s); partition keys {r.partition_keys or '-'}; "
+                  f"{r.partitions_added} partition(s) added; schema version {r.schema_version}")
+    if r.schema_diff:
+        console.print(f"[yellow]schema change:[/] {json.dumps(r.schema_diff)}")
+    if r.quarantined:
+        console.print(f"[red]quarantined {len(r.quarantined)} drifted file(s):[/] {', '.join(r.quarantined[:5])}")
     if r.skipped:
         console.print(f"[yellow]skipped {len(r.skipped)} file(s) of another format:[/] {', '.join(r.skipped[:5])}")
 

@@ -43,8 +43,13 @@ def glue_catalog(settings: Settings) -> GlueCatalog:
 
 
 def crawl_dataset(settings: Settings, dataset: str) -> CrawlResult:
+    s3 = aws.client("s3", settings)
+
+    def head(record: dict[str, Any]) -> bytes:  # the crawler's CSV classifier looks at the first bytes
+        return s3.get_object(Bucket=record["bucket"], Key=record["key"], Range="bytes=0-65535")["Body"].read()
+
     return crawl(dataset, store=catalog_components.catalog_store(settings), glue=glue_catalog(settings),
-                 landing_bucket=settings.landing_bucket)
+                 landing_bucket=settings.landing_bucket, sample=head)
 
 
 def choose_engine(settings: Settings, total_bytes: int) -> str:

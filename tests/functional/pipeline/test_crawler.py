@@ -1,0 +1,102 @@
+"""The crawler writes what a Glue crawler would: SerDe by quoting, other tools' tables respected,
+schema drift versioned and handled by the dataset's policy. Real moto endpoint, real ingestion."""
+
+from __future__ import annotations
+
+import pytest
+
+from athena_queries.engine import run_query
+from catalog import components as catalog_components
+from datalake.local.provision import provision
+from datalake_base import aws
+from ingestion import components
+from ingestion.events import ObjectEvent
+from pipeline.steps import crawl_dataset
+
+
+@pytest.fixture
+def lake(local_settings):
+    provision(local_settings)
+    return local_settings
+
+
+def _arrive(settings, key: str, body: bytes, when: str = "2026-11-25T10:00:00Z") -> None:
+    aws.client("s3", settings).put_object(Bucket=settings.landing_bucket, Key=key, Body=body)
+    components.arrivals(settings).process(ObjectEvent(
+        kind="created", bucket=settings.landing_bucket, key=key, event_name="ObjectCreated:Put",
+        event_time=when, source="s3"))
+
+
+def _table(settings, name: str) -> dict:
+    return aws.client("glue", settings).get_table(DatabaseName=settings.glue_database, Name=name)["Table"]
+
+
+def test_unquoted_csv_gets_lazy_simple_serde_with_types_and_empty_numbers_read_as_null(lake):
+    _arrive(lake, "trips/a.csv", b"id,fare,note\n1,10,x\n2,,y\n3,7,z\n")
+    r = crawl_dataset(lake, "trips")
+    sd = _table(lake, "trips")["StorageDescriptor"]
+    assert r.serde == "LazySimpleSerDe" and sd["SerdeInfo"]["Parameters"]["field.delim"] == ","
+    assert {c["Name"]: c["Type"] for c in sd["Columns"]}["fare"] == "bigint"
+    assert run_query(lake, "SELECT sum(fare), count(fare) FROM trips").rows == [(17, 2)]
+
+
+def test_quoted_csv_gets_open_csv_serde_with_string_columns(lake):
+    _arrive(lake, "people/a.csv", b'id,name,age\n1,"Doe, Jane",41\n2,"Roe, R",\n')
+    r = crawl_dataset(lake, "people")
+    sd = _table(lake, "people")["StorageDescriptor"]
+    assert r.serde == "OpenCSVSerde" and sd["SerdeInfo"]["Parameters"]["quoteChar"] == '"'
+    assert {c["Type"] for c in sd["Columns"]} == {"string"}  # what OpenCSVSerde can actually read
+    assert run_query(lake, "SELECT name, age FROM people ORDER BY id").rows == [("Doe, Jane", "41"), ("Roe, R", "")]
+
+
+def _foreign_table(settings) -> None:
+    aws.client("glue", settings).create_table(DatabaseName=settings.glue_database, TableInput={
+        "Name": "sales", "TableType": "EXTERNAL_TABLE", "Parameters": {"classification": "csv", "owner": "wrangler"},
+        "PartitionKeys": [{"Name": "year", "Type": "bigint"}],
+        "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "bigint"}], "Location": f"s3://{settings.landing_bucket}/sales/",
+                              "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+                                            "Parameters": {"field.delim": ","}}}})
+
+
+def test_a_table_another_tool_created_is_left_alone_by_default(lake):
+    _arrive(lake, "sales/year=2024/a.csv", b"id,amount\n1,5\n")
+    _foreign_table(lake)
+    r = crawl_dataset(lake, "sales")
+    t = _table(lake, "sales")
+    assert r.table_action == "left alone (LOG)" and r.schema_diff["table"] == {"added": ["amount"]}
+    assert [c["Name"] for c in t["StorageDescriptor"]["Columns"]] == ["id"]
+    assert t["PartitionKeys"] == [{"Name": "year", "Type": "bigint"}] and t["Parameters"]["owner"] == "wrangler"
+
+
+def test_update_in_database_updates_it_but_keeps_its_key_types_and_parameters(lake):
+    _arrive(lake, "sales/year=2024/a.csv", b"id,amount\n1,5\n")
+    _foreign_table(lake)
+    catalog_components.catalog_store(lake).update_dataset("sales", {"update_behavior": "UPDATE_IN_DATABASE"})
+    r = crawl_dataset(lake, "sales")
+    t = _table(lake, "sales")
+    assert r.table_action == "updated" and [c["Name"] for c in t["StorageDescriptor"]["Columns"]] == ["id", "amount"]
+    assert t["PartitionKeys"] == [{"Name": "year", "Type": "bigint"}] and t["Parameters"]["owner"] == "wrangler"
+
+
+@pytest.mark.parametrize("policy", ["merge", "log", "quarantine"])
+def test_schema_drift_gets_a_version_and_a_diff_and_the_policy_decides(lake, policy):
+    _arrive(lake, "events/a.csv", b"id,kind\n1,x\n")
+    first = crawl_dataset(lake, "events")
+    assert first.schema_version == 1 and first.schema_diff == {}
+    store = catalog_components.catalog_store(lake)
+    store.update_dataset("events", {"schema_drift_policy": policy})
+    _arrive(lake, "events/b.csv", b"id,kind,score\n2,y,3\n", when="2026-11-25T11:00:00Z")
+    r = crawl_dataset(lake, "events")
+    history = store.get_dataset("events")["schema_history"]
+    assert r.schema_version == 2 and history[-1]["files"] == ["events/b.csv"]
+    columns = [c["Name"] for c in _table(lake, "events")["StorageDescriptor"]["Columns"]]
+    if policy == "merge":
+        assert r.schema_diff == {"added": ["score"]} and columns == ["id", "kind", "score"]
+    elif policy == "log":
+        assert r.schema_diff == {"added": ["score"]} and columns == ["id", "kind"]
+    else:
+        assert r.quarantined == ["events/b.csv"] and columns == ["id", "kind"]
+        rec = store.get_object("events", lake.landing_bucket, "events/b.csv", None)
+        assert rec["status"] == "quarantined" and "schema drift" in rec["status_reason"]
+    again = crawl_dataset(lake, "events")  # nothing new: no new version
+    assert again.schema_version == 2
