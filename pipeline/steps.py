@@ -134,7 +134,8 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
         progress(f"validating {len(sources)} file(s) of {len(dirty)} partition(s) with {chosen}")
         out = work / "out"
         outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
-                                 engine=chosen, run_id=run_id, spark_master=settings.spark_master)
+                                 engine=chosen, run_id=run_id, spark_master=settings.spark_master,
+                                 column_types=_raw_column_types(settings, dataset))
         uploaded = _publish(lambda f, key: wr.s3.upload(local_file=str(f), path=f"s3://{settings.lake_bucket}/{key}",
                                                         boto3_session=session),
                             out, settings.lake_bucket, run_id, progress)
@@ -144,6 +145,16 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
         return ValidateResult(outcome, tables, uploaded, dirty, vanished)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _raw_column_types(settings: Settings, dataset: str) -> dict[str, Any] | None:
+    """The crawler's Glue types of the raw table: accepted rows of CSV sources are cast to them."""
+    from athena_queries.glue_types import glue_to_arrow
+
+    raw = glue_catalog(settings).get_table(glue_identifier(dataset))
+    if raw is None:
+        return None  # not crawled yet: accepted CSV rows stay text
+    return {c["Name"]: glue_to_arrow(c["Type"]) for c in (raw.get("StorageDescriptor") or {}).get("Columns") or []}
 
 
 def _tmp(settings: Settings) -> str:

@@ -51,6 +51,8 @@ class ValidationOutcome:
     warnings: list[str] = field(default_factory=list)
     # rule id -> Great Expectations' message, for (warn) rules GE could not evaluate
     rule_errors: dict[str, str] = field(default_factory=dict)
+    # text sources: the types accepted rows were cast to (rows failing a cast are rejected)
+    typed_columns: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -315,8 +317,12 @@ def _per_rule(checks: list[Check], core: _Core, engine: str, rule_errors: dict[s
 # --------------------------------------------------------------------------------------- API
 def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet, output_dir: Path,
                    engine: Engine, run_id: str, spark_master: str = "local[2]",
-                   with_oracle: bool = True) -> ValidationOutcome:
+                   with_oracle: bool = True, column_types: dict[str, Any] | None = None) -> ValidationOutcome:
     """Validate ``sources`` with ``ruleset`` and write the split under ``output_dir``.
+
+    ``column_types`` ({column: pyarrow type}, e.g. the crawler's Glue types): the accepted rows of
+    CSV sources are cast to them, and rows whose value fails a cast are rejected with the reason
+    ``REJECT:type:<column>:<type>`` (``quality_rules.typing_step``).
 
     Raises ``ValidationFailedError`` (nothing written) when a fail-severity rule breaches its
     ``max_failure_rate``; ``RuleDefinitionError`` when rules name missing columns;
@@ -344,6 +350,21 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
                 core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master)
         checks = ruleset.checks
         per_rule = _per_rule(checks, core, engine, rule_errors)
+        typed: dict[str, str] = {}
+        text_sources = [src for src in sources if src.format == "csv"]
+        if column_types and text_sources:
+            from quality_rules.typing_step import apply_types, type_reason
+
+            cast_result = apply_types(stage, [(src.key, *_rel_paths(dataset, src)) for src in text_sources], column_types)
+            for key, n in cast_result.moved.items():
+                core.per_source[key]["accepted"] -= n
+                core.per_source[key]["rejected"] += n
+                core.rejected += n
+            typed = {c: str(t) for c, t in column_types.items()}
+            per_rule += [{"rule_id": f"{c}:type", "column": c, "name": "type_cast",
+                          "reject_msg": type_reason(c, column_types[c]), "severity": "reject", "failed_rows": n,
+                          "status": "evaluated", "error": None, "ge_unexpected": None, "ge_agrees": None,
+                          "ge_note": None} for c, n in cast_result.failed.items()]
         oracle_unexpected = core.oracle.unexpected if core.oracle else None
         compared = [p["ge_agrees"] for p in per_rule if p["ge_agrees"] is not None]
         agrees = None if oracle_unexpected is None else all(compared)
@@ -363,6 +384,7 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
             oracle_unexpected=oracle_unexpected, oracle_agrees=agrees, per_source=core.per_source,
             files=files, report_path=report_rel, rules_used=ruleset.to_dict(),
             duration_s=round(time.monotonic() - t0, 3), warnings=warn_msgs, rule_errors=dict(rule_errors),
+            typed_columns=typed,
         )
         report = {"outcome": outcome.to_dict(),
                   "sources": [s.to_dict() for s in sources],

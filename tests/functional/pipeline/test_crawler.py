@@ -100,3 +100,24 @@ def test_schema_drift_gets_a_version_and_a_diff_and_the_policy_decides(lake, pol
         assert rec["status"] == "quarantined" and "schema drift" in rec["status_reason"]
     again = crawl_dataset(lake, "events")  # nothing new: no new version
     assert again.schema_version == 2
+
+
+def test_csv_accepted_rows_are_typed_by_the_crawler_so_sums_work_in_athena_and_the_warehouse(lake):
+    from pipeline.steps import load_dataset, validate_dataset
+    from quality_rules.store import rules_store
+    from warehouse import build_warehouse
+
+    _arrive(lake, "flights/a.csv", b"carrier,arr_delay\nUA,5\nUA,7\nAA,\n")
+    crawl_dataset(lake, "flights")  # arr_delay: bigint
+    _arrive(lake, "flights/b.csv", b"carrier,arr_delay\nAA,x9\n")  # arrives after the crawl
+    rules_store(lake).put_items([{"id": "flights-carrier", "dataset_name": "flights", "column_name": "carrier",
+                                  "rules": [{"name": "expect_column_values_to_not_be_null", "kwargs": {},
+                                             "reject_msg": "R:carrier"}]}])
+    o = validate_dataset(lake, "flights", engine="pandas").outcome
+    assert (o.accepted, o.rejected) == (3, 1) and o.typed_columns["arr_delay"] == "int64"
+    cols = {c["Name"]: c["Type"] for c in _table(lake, "accepted_flights")["StorageDescriptor"]["Columns"]}
+    assert cols["arr_delay"] == "bigint"
+    assert run_query(lake, "SELECT sum(arr_delay) FROM accepted_flights").rows == [(12,)]
+    assert run_query(lake, "SELECT comments FROM rejected_flights").rows == [("REJECT:type:arr_delay:int64",)]
+    load_dataset(lake, "flights")
+    assert build_warehouse(lake).query("SELECT sum(arr_delay) FROM dq_accepted.flights").rows == [(12,)]
