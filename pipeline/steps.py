@@ -107,6 +107,9 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
     if not records and not previous:
         raise DatasetNotFound(dataset)
     ruleset = rules_store(settings).get(dataset)
+    keys, key_types = _source_partition_keys(settings, dataset, records)
+    if _split_layout_changed(settings, dataset, keys):
+        full = True  # the tables' partition keys change: every partition is rebuilt in the new layout
     dirty, vanished = plan_validation(records, previous, ruleset.digest, full=full)
     s3 = aws.client("s3", settings)
     if not dirty:
@@ -130,7 +133,8 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
             wr.s3.download(path=f"s3://{r['bucket']}/{r['key']}", local_file=str(local),
                            version_id=r.get("version_id"), boto3_session=session)
             sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
-                                      compression=r.get("compression") or "none", ingest_date=ingest_date(r)))
+                                      compression=r.get("compression") or "none", ingest_date=ingest_date(r),
+                                      partitions=tuple((k, str((r.get("partitions") or {}).get(k))) for k in keys)))
         progress(f"validating {len(sources)} file(s) of {len(dirty)} partition(s) with {chosen}")
         out = work / "out"
         outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
@@ -139,7 +143,8 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
         uploaded = _publish(lambda f, key: wr.s3.upload(local_file=str(f), path=f"s3://{settings.lake_bucket}/{key}",
                                                         boto3_session=session),
                             out, settings.lake_bucket, run_id, progress)
-        tables = _register_split_tables(settings, dataset, out, run_id, drop=vanished)
+        tables = _register_split_tables(settings, dataset, out, run_id, drop=vanished, dates=dirty,
+                                        keys=keys, key_types=key_types)
         _collect_garbage(s3, settings.lake_bucket, dataset, dates=[*dirty, *vanished], keep=run_id)
         _record_outcome(store, dataset, records, outcome, settings, previous, ruleset.digest, vanished)
         return ValidateResult(outcome, tables, uploaded, dirty, vanished)
@@ -179,25 +184,55 @@ def _publish(upload: Callable[[Path, str], None], root: Path, bucket: str, run_i
 SIDES = ("accepted", "rejected")
 
 
+def _source_partition_keys(settings: Settings, dataset: str,
+                           records: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
+    """The source's Hive partition keys the split keeps (the crawler's, when every file has them)
+    and their Glue types (the raw table's; string when not crawled)."""
+    keys = list((catalog_components.catalog_store(settings).get_dataset(dataset) or {}).get("partition_keys") or [])
+    if not keys or not all(set(keys) <= set((r.get("partitions") or {})) for r in records):
+        return [], {}
+    raw = glue_catalog(settings).get_table(glue_identifier(dataset)) or {}
+    types = {k["Name"]: k.get("Type", "string") for k in raw.get("PartitionKeys") or []}
+    return keys, {k: types.get(k, "string") for k in keys}
+
+
+def _split_layout_changed(settings: Settings, dataset: str, keys: list[str]) -> bool:
+    table = glue_catalog(settings).get_table(f"accepted_{glue_identifier(dataset)}")
+    return table is not None and [k["Name"] for k in table.get("PartitionKeys") or []] != ["ingest_date", *keys]
+
+
 def _register_split_tables(settings: Settings, dataset: str, out: Path, run_id: str, *,
-                           drop: list[str]) -> list[str]:
-    """Glue tables accepted_<ds> / rejected_<ds>, partitioned by ingest_date; this run's partitions
-    are switched to its folders, the others keep pointing at the runs that wrote them."""
+                           drop: list[str], dates: list[str] | None = None, keys: list[str] | None = None,
+                           key_types: dict[str, str] | None = None) -> list[str]:
+    """Glue tables accepted_<ds> / rejected_<ds>, partitioned by ingest_date and the source's own
+    Hive partition keys (typed as the crawler typed them, so a filter on them prunes); this run's
+    partitions are switched to its folders, the others keep pointing at the runs that wrote them."""
     glue = glue_catalog(settings)
+    keys, key_types = keys or [], key_types or {}
     names = []
     for side in SIDES:
-        files = sorted((out / side / f"dataset={dataset}").rglob("*.parquet"))
+        root = out / side / f"dataset={dataset}"
+        files = sorted(root.rglob("*.parquet"))
         if not files:
             continue
         columns = schema_columns(pq.read_schema(files[0]))
         name = f"{side}_{glue_identifier(dataset)}"
         location = f"s3://{settings.lake_bucket}/{side}/dataset={dataset}/"
-        glue.upsert_table(table_input(name, "parquet", location, columns, ["ingest_date"],
-                                      extra={"datalake:dataset": dataset, "datalake:kind": side,
-                                             "datalake:run_id": run_id}))
-        dates = sorted({p.parent.name.split("=", 1)[1] for p in files})
-        glue.set_partitions(name, [([d], f"{location}ingest_date={d}/run={run_id}/") for d in dates],
-                            drop=[[d] for d in drop])
+        tinput = table_input(name, "parquet", location, columns, ["ingest_date", *keys],
+                             extra={"datalake:dataset": dataset, "datalake:kind": side, "datalake:run_id": run_id})
+        tinput["PartitionKeys"] = [{"Name": "ingest_date", "Type": "string"},
+                                   *({"Name": k, "Type": key_types.get(k, "string")} for k in keys)]
+        existing_table = glue.get_table(name)
+        relayout = existing_table is not None and existing_table.get("PartitionKeys") != tinput["PartitionKeys"]
+        glue.upsert_table(tinput)
+        wanted = {}
+        for f in files:  # .../ingest_date=<d>/<k>=<v>/.../<file>: the folders are the partition values
+            folders = f.parent.relative_to(root).parts
+            wanted[tuple(p.split("=", 1)[1] for p in folders)] = f"{location}{'/'.join(folders)}/run={run_id}/"
+        rebuilt = set(dates or []) | {v[0] for v in wanted}
+        stale = [p["Values"] for p in glue.partitions(name)
+                 if relayout or p["Values"][0] in set(drop) or (p["Values"][0] in rebuilt and tuple(p["Values"]) not in wanted)]
+        glue.set_partitions(name, [(list(v), loc) for v, loc in sorted(wanted.items())], drop=stale)
         names.append(name)
     return names
 
@@ -207,7 +242,7 @@ def _drop_partitions(settings: Settings, dataset: str, dates: list[str]) -> None
     for side in SIDES:
         name = f"{side}_{glue_identifier(dataset)}"
         if glue.get_table(name) is not None:
-            glue.set_partitions(name, [], drop=[[d] for d in dates])
+            glue.set_partitions(name, [], drop=[p["Values"] for p in glue.partitions(name) if p["Values"][0] in dates])
 
 
 def _collect_garbage(s3: Any, bucket: str, dataset: str, *, dates: list[str], keep: str | None) -> None:

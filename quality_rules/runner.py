@@ -2,8 +2,10 @@
 
 Layout written under ``output_dir`` (the caller uploads it to the lake bucket root as-is)::
 
-    accepted/dataset=<ds>/ingest_date=<date>/<file-id>.parquet   source columns + source_key, source_row
-    rejected/dataset=<ds>/ingest_date=<date>/<file-id>.parquet   ... + comments, reject_reasons
+    accepted/dataset=<ds>/ingest_date=<date>/[<k>=<v>/...]<file-id>.parquet   source columns + source_key, source_row
+    rejected/dataset=<ds>/ingest_date=<date>/[<k>=<v>/...]<file-id>.parquet   ... + comments, reject_reasons
+
+``[<k>=<v>/...]`` are the source's Hive partitions (``SourceFile.partitions``), kept as folders.
     reports/dataset=<ds>/run_id=<run_id>/validation_result.json  (+ data_docs/index.html)
 
 ``<file-id>`` is sha1(source key)[:16]; both files are always written (possibly with 0 rows), so a
@@ -71,7 +73,8 @@ class _Core:
 
 
 def _rel_paths(dataset: str, src: SourceFile) -> tuple[str, str]:
-    part = f"dataset={dataset}/ingest_date={src.ingest_date}/{src.file_id}.parquet"
+    hive = "".join(f"{k}={v}/" for k, v in src.partitions)  # the source's own partitions, kept
+    part = f"dataset={dataset}/ingest_date={src.ingest_date}/{hive}{src.file_id}.parquet"
     return f"accepted/{part}", f"rejected/{part}"
 
 

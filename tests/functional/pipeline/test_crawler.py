@@ -121,3 +121,47 @@ def test_csv_accepted_rows_are_typed_by_the_crawler_so_sums_work_in_athena_and_t
     assert run_query(lake, "SELECT comments FROM rejected_flights").rows == [("REJECT:type:arr_delay:int64",)]
     load_dataset(lake, "flights")
     assert build_warehouse(lake).query("SELECT sum(arr_delay) FROM dq_accepted.flights").rows == [(12,)]
+
+
+def _flights(lake) -> None:
+    from quality_rules.store import rules_store
+
+    for m in (1, 2, 3):
+        _arrive(lake, f"flights/year=2013/month={m}/f.csv", f"carrier,delay\nUA,{m}\n,{m + 10}\nAA,{m + 20}\n".encode())
+    rules_store(lake).put_items([{"id": "flights-carrier", "dataset_name": "flights", "column_name": "carrier",
+                                  "rules": [{"name": "expect_column_values_to_not_be_null", "kwargs": {},
+                                             "reject_msg": "R:carrier"}]}])
+
+
+def test_the_split_keeps_the_sources_hive_partitions_as_partition_columns_that_prune(lake):
+    from pipeline.steps import validate_dataset
+
+    _flights(lake)
+    crawl_dataset(lake, "flights")
+    validate_dataset(lake, "flights", engine="pandas")
+    for side in ("accepted", "rejected"):
+        keys = _table(lake, f"{side}_flights")["PartitionKeys"]
+        assert [(k["Name"], k["Type"]) for k in keys] == [("ingest_date", "string"), ("year", "string"), ("month", "string")]
+    res = run_query(lake, "SELECT carrier, delay FROM accepted_flights WHERE year = '2013' AND month = '2' ORDER BY carrier")
+    assert res.rows == [("AA", 22), ("UA", 2)]
+    assert (res.statistics.partitions_scanned, res.statistics.partitions_total) == (1, 3)
+    assert run_query(lake, "SELECT month, delay FROM rejected_flights ORDER BY month").rows == [
+        ("1", "11"), ("2", "12"), ("3", "13")]  # rejected rows keep their text
+
+
+def test_partition_columns_keep_the_types_of_the_raw_tables_keys(lake):
+    from pipeline.steps import validate_dataset
+
+    _flights(lake)
+    aws.client("glue", lake).create_table(DatabaseName=lake.glue_database, TableInput={  # e.g. made by awswrangler
+        "Name": "flights", "TableType": "EXTERNAL_TABLE", "Parameters": {"classification": "csv"},
+        "PartitionKeys": [{"Name": "year", "Type": "bigint"}, {"Name": "month", "Type": "int"}],
+        "StorageDescriptor": {"Columns": [{"Name": "carrier", "Type": "string"}, {"Name": "delay", "Type": "bigint"}],
+                              "Location": f"s3://{lake.landing_bucket}/flights/",
+                              "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+                                            "Parameters": {"field.delim": ","}}}})
+    crawl_dataset(lake, "flights")  # left alone: its key types stay
+    validate_dataset(lake, "flights", engine="pandas")
+    keys = _table(lake, "accepted_flights")["PartitionKeys"]
+    assert [(k["Name"], k["Type"]) for k in keys] == [("ingest_date", "string"), ("year", "bigint"), ("month", "int")]
+    assert run_query(lake, "SELECT sum(delay) FROM accepted_flights WHERE year = 2013 AND month >= 2").rows == [(50,)]

@@ -104,8 +104,9 @@ def test_only_partitions_whose_files_or_rules_changed_are_validated_again(lake, 
 
     assert second.dates == ["2026-11-26"] and second.outcome.rows_in == 200
     keys = _split_keys(lake)
-    assert any(f"ingest_date=2026-11-25/run={first.outcome.run_id}/" in k for k in keys)
-    assert any(f"ingest_date=2026-11-26/run={second.outcome.run_id}/" in k for k in keys)
+    # the source's own Hive partition (batch=) is kept under the ingest date
+    assert any(f"ingest_date=2026-11-25/batch=1/run={first.outcome.run_id}/" in k for k in keys)
+    assert any(f"ingest_date=2026-11-26/batch=2/run={second.outcome.run_id}/" in k for k in keys)
     total = first.outcome.accepted + second.outcome.accepted
     assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == total
     ds = catalog_components.catalog_store(lake).get_dataset("jobs")["validation"]
