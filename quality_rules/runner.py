@@ -4,9 +4,9 @@ Layout written under ``output_dir`` (the caller uploads it to the lake bucket ro
 
     accepted/dataset=<ds>/ingest_date=<date>/[<k>=<v>/...]<file-id>.parquet   source columns + source_key, source_row
     rejected/dataset=<ds>/ingest_date=<date>/[<k>=<v>/...]<file-id>.parquet   ... + comments, reject_reasons
+    reports/dataset=<ds>/run_id=<run_id>/validation_result.json  (+ data_docs/index.html)
 
 ``[<k>=<v>/...]`` are the source's Hive partitions (``SourceFile.partitions``), kept as folders.
-    reports/dataset=<ds>/run_id=<run_id>/validation_result.json  (+ data_docs/index.html)
 
 ``<file-id>`` is sha1(source key)[:16]; both files are always written (possibly with 0 rows), so a
 re-run over the same input overwrites every file it wrote before and never duplicates rows.
