@@ -105,7 +105,8 @@ def partition_keys(records: list[dict[str, Any]]) -> list[str]:
 
 
 def crawl(dataset: str, *, store: CatalogStore, glue: GlueCatalog, landing_bucket: str,
-          sample: Callable[[dict[str, Any]], bytes] | None = None) -> CrawlResult:
+          sample: Callable[[dict[str, Any]], bytes] | None = None,
+          notify: Callable[[dict[str, Any]], None] | None = None) -> CrawlResult:
     records = [r for r in store.list_objects(dataset) if r.get("status") in CRAWLABLE and r["bucket"] == landing_bucket]
     if not records:
         raise DatasetNotFound(dataset)
@@ -145,7 +146,7 @@ def crawl(dataset: str, *, store: CatalogStore, glue: GlueCatalog, landing_bucke
         versions.append({"version": len(versions) + 1, "columns": merged, "diff": diff, "policy": policy,
                          "files": [r["key"] for r in drifted], "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         if previous is not None:
-            _drift_event(dataset, versions[-1])
+            _drift_event(dataset, versions[-1], notify)
 
     delimiters = Counter(r.get("delimiter") or "," for r in chosen)
     compressions = Counter(r.get("compression") or "none" for r in chosen)
@@ -199,12 +200,18 @@ def crawl(dataset: str, *, store: CatalogStore, glue: GlueCatalog, landing_bucke
                        schema_version=len(versions), schema_diff=diff, quarantined=quarantined)
 
 
-def _drift_event(dataset: str, version: dict[str, Any]) -> None:
-    """The event (a log line locally; the dataset record keeps the version) and the metric."""
+def _drift_event(dataset: str, version: dict[str, Any], notify: Callable[[dict[str, Any]], None] | None) -> None:
+    """The event (the log and the dataset record; ``notify``, e.g. an SNS topic, when given) and the metric."""
     from datalake_base.observability import logger, metrics
 
-    logger().warning("schema drift", extra={"dataset": dataset, "schema_version": version["version"],
-                                            "diff": version["diff"], "files": version["files"], "policy": version["policy"]})
+    event = {"event": "schema_drift", "dataset": dataset, "schema_version": version["version"],
+             "diff": version["diff"], "files": version["files"], "policy": version["policy"]}
+    logger().warning("schema drift", extra=event)
+    if notify is not None:
+        try:
+            notify(event)
+        except Exception as exc:  # the drift is recorded either way; a failed notification is only logged
+            logger().error("schema drift notification failed", extra={"dataset": dataset, "error": str(exc)})
     try:
         from aws_lambda_powertools.metrics import MetricUnit
 

@@ -48,8 +48,16 @@ def crawl_dataset(settings: Settings, dataset: str) -> CrawlResult:
     def head(record: dict[str, Any]) -> bytes:  # the crawler's CSV classifier looks at the first bytes
         return s3.get_object(Bucket=record["bucket"], Key=record["key"], Range="bytes=0-65535")["Body"].read()
 
+    notify = None
+    if settings.schema_events_topic_arn:  # AWS: the schema drift event goes to SNS
+        sns, topic = aws.client("sns", settings), settings.schema_events_topic_arn
+
+        def notify(event: dict[str, Any]) -> None:
+            sns.publish(TopicArn=topic, Subject=f"schema drift: {event['dataset']}"[:100],
+                        Message=json.dumps(event, default=str))
+
     return crawl(dataset, store=catalog_components.catalog_store(settings), glue=glue_catalog(settings),
-                 landing_bucket=settings.landing_bucket, sample=head)
+                 landing_bucket=settings.landing_bucket, sample=head, notify=notify)
 
 
 def choose_engine(settings: Settings, total_bytes: int) -> str:

@@ -165,3 +165,20 @@ def test_partition_columns_keep_the_types_of_the_raw_tables_keys(lake):
     keys = _table(lake, "accepted_flights")["PartitionKeys"]
     assert [(k["Name"], k["Type"]) for k in keys] == [("ingest_date", "string"), ("year", "bigint"), ("month", "int")]
     assert run_query(lake, "SELECT sum(delay) FROM accepted_flights WHERE year = 2013 AND month >= 2").rows == [(50,)]
+
+
+def test_in_aws_a_schema_drift_event_is_published_to_the_topic(lake, monkeypatch):
+    import json
+
+    sns, sqs = aws.client("sns", lake), aws.client("sqs", lake)
+    topic = sns.create_topic(Name="schema-events")["TopicArn"]
+    queue = sqs.create_queue(QueueName="schema-events-sub")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    settings = lake.model_copy(update={"schema_events_topic_arn": topic})
+    _arrive(settings, "events/a.csv", b"id,kind\n1,x\n")
+    crawl_dataset(settings, "events")
+    _arrive(settings, "events/b.csv", b"id,kind,score\n2,y,3\n", when="2026-11-25T11:00:00Z")
+    crawl_dataset(settings, "events")
+    msgs = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+    assert [json.loads(m["Body"])["diff"] for m in msgs] == [{"added": ["score"]}]
