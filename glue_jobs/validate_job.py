@@ -32,7 +32,8 @@ from quality_rules.exceptions import QualityRulesError, ValidationFailedError
 
 REQUIRED = ["dataset", "sources", "output_path"]
 OPTIONAL = {"rules_table": "", "rules_file": "", "rules_version": "", "run_id": "", "engine": "spark",
-            "spark_master": "local[2]", "endpoint_url": "", "region": "", "with_oracle": "true"}
+            "spark_master": "local[2]", "endpoint_url": "", "region": "", "with_oracle": "true",
+            "column_types": ""}  # JSON {column: Glue type}: accepted CSV rows are cast to them
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
@@ -68,6 +69,14 @@ def load_ruleset(args: dict[str, str]) -> Any:
     return RulesStore(args["rules_table"], client).get(args["dataset"], version)
 
 
+def _column_types(text: str) -> dict[str, Any] | None:
+    if not text:
+        return None
+    from athena_queries.glue_types import glue_to_arrow
+
+    return {name: glue_to_arrow(typ) for name, typ in json.loads(text).items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     from quality_rules.runner import run_validation
     from quality_rules.sources import SourceFile
@@ -80,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             dataset=args["dataset"], sources=sources, ruleset=ruleset, output_dir=Path(args["output_path"]),
             engine=args["engine"], run_id=args["run_id"] or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
             spark_master=args["spark_master"], with_oracle=args["with_oracle"].lower() != "false",
+            column_types=_column_types(args.get("column_types") or ""),
         )
     except ValidationFailedError as exc:
         print(json.dumps({"error": str(exc), "failures": exc.failures}), file=sys.stdout)

@@ -45,3 +45,20 @@ def test_pandas_split_casts_accepted_rows_and_rejects_the_ones_that_do_not_parse
 @pytest.mark.spark
 def test_spark_split_gives_the_same_typed_output(spark, tmp_path):
     _check(*_run(tmp_path, "spark"))
+
+
+def test_the_glue_job_takes_the_column_types_as_glue_type_strings(tmp_path, capsys):
+    import json
+
+    from glue_jobs.validate_job import main
+
+    src = tmp_path / "t.csv"
+    src.write_bytes(CSV)
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([i.to_item() for i in RULES.items]))
+    sources = json.dumps([SourceFile("landing/t/t.csv", src, "csv", "none", "2024-05-01").to_dict()])
+    code = main(["validate_job", "--dataset", "t", "--sources", sources, "--output_path", str(tmp_path / "out"),
+                 "--rules_file", str(rules), "--engine", "pandas", "--with_oracle", "false",
+                 "--column_types", json.dumps({"delay": "bigint", "dep": "timestamp"})])
+    outcome = json.loads(capsys.readouterr().out)
+    assert code == 0 and outcome["typed_columns"]["delay"] == "int64" and outcome["rejected"] == 3
