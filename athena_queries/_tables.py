@@ -41,6 +41,12 @@ class GlueTable:
     partition_schema: pa.Schema
     serde_params: dict[str, str] = field(default_factory=dict)
     table_params: dict[str, str] = field(default_factory=dict)
+    serde_library: str = ""
+
+    @property
+    def open_csv(self) -> bool:
+        """OpenCSVSerde (quotes honoured, strict typing) rather than LazySimpleSerDe (quotes literal)."""
+        return "opencsvserde" in self.serde_library.lower()
 
     @property
     def schema(self) -> pa.Schema:
@@ -56,6 +62,28 @@ class ScanInfo:
     partitions_total: int
     partitions_selected: int
     files: list[str]
+    bytes_scanned: int = 0  # Parquet/ORC: column chunks of the columns read; text formats: whole files
+
+
+def scanned_bytes(dataset: ds.Dataset, table: GlueTable, columns: set[str] | None) -> int:
+    """Bytes Athena would bill for reading ``columns`` (None: all) of the dataset's files.
+
+    Columnar files: compressed size of those columns' chunks, from each file's footer (Athena reads
+    only the columns a query needs); text formats: the whole file.
+    """
+    total = 0
+    for frag in dataset.get_fragments():
+        if table.format == "parquet":
+            md = frag.metadata
+            for rg in range(md.num_row_groups):
+                group = md.row_group(rg)
+                for c in range(group.num_columns):
+                    col = group.column(c)
+                    if columns is None or col.path_in_schema.split(".")[0].lower() in columns:
+                        total += col.total_compressed_size
+        else:
+            total += frag.filesystem.get_file_info(frag.path).size or 0
+    return total
 
 
 def s3_path(uri: str) -> str:
@@ -93,6 +121,7 @@ def get_glue_table(glue: Any, database: str, name: str) -> GlueTable:
         partition_schema=glue_schema(t.get("PartitionKeys") or []),
         serde_params={k: str(v) for k, v in (serde.get("Parameters") or {}).items()},
         table_params={k: str(v) for k, v in params.items()},
+        serde_library=str(serde.get("SerializationLibrary") or ""),
     )
 
 
@@ -202,19 +231,128 @@ def file_format(table: GlueTable) -> ds.FileFormat:
         return ds.JsonFileFormat(
             parse_options=pajson.ParseOptions(explicit_schema=table.data_schema, unexpected_field_behavior="ignore")
         )
-    sp, tp = table.serde_params, table.table_params
-    delimiter = sp.get("separatorChar") or sp.get("field.delim") or ("\t" if tp.get("classification") == "tsv" else ",")
-    quote = sp.get("quoteChar", '"')
-    escape = sp.get("escapeChar") or sp.get("escape.delim") or False
-    skip = int(tp.get("skip.header.line.count", "0") or 0)
+    skip = int(table.table_params.get("skip.header.line.count", "0") or 0)
+    if not table.open_csv:
+        # LazySimpleSerDe: a line is split on the delimiter, quotes mean nothing, missing trailing
+        # fields are NULL and extra ones ignored; pyarrow's CSV parser would refuse such lines, so
+        # each line is read whole and split in apply_serde.
+        return ds.CsvFileFormat(
+            read_options=pacsv.ReadOptions(column_names=[_LINE], skip_rows=skip),
+            # a control character that is not the table's delimiter stands in for "no delimiter"
+            parse_options=pacsv.ParseOptions(delimiter="\x1e" if _delimiter(table) != "\x1e" else "\x1f",
+                                             quote_char=False, escape_char=False),
+            convert_options=pacsv.ConvertOptions(column_types={_LINE: pa.string()}, strings_can_be_null=False),
+        )
+    sp = table.serde_params
     return ds.CsvFileFormat(
-        # Athena maps delimited text by position: the Glue columns name the fields, in order.
+        # Athena maps delimited text by position: the Glue columns name the fields, in order. Every
+        # field is read as text and typed afterwards with the SerDe's own rules (apply_serde).
         read_options=pacsv.ReadOptions(column_names=table.data_schema.names, skip_rows=skip),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=quote or False, escape_char=escape),
+        parse_options=pacsv.ParseOptions(delimiter=_delimiter(table), quote_char=sp.get("quoteChar", '"') or False,
+                                         escape_char=sp.get("escapeChar") or False),
         convert_options=pacsv.ConvertOptions(
-            column_types={f.name: f.type for f in table.data_schema}, strings_can_be_null=False
+            column_types={f.name: pa.string() for f in table.data_schema}, strings_can_be_null=False
         ),
     )
+
+
+_LINE = "__line"
+
+
+def _delimiter(table: GlueTable) -> str:
+    sp, tp = table.serde_params, table.table_params
+    return sp.get("separatorChar") or sp.get("field.delim") or ("\t" if tp.get("classification") == "tsv" else ",")
+
+
+def read_schema(table: GlueTable) -> pa.Schema:
+    """The schema files are scanned with: text formats read every data column as a string first."""
+    if table.format != "csv":
+        return table.schema
+    text = [pa.field(f.name, pa.string()) for f in table.data_schema] if table.open_csv else [pa.field(_LINE, pa.string())]
+    return pa.schema(text + list(table.partition_schema))
+
+
+def _lazy_cast(col: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
+    """LazySimpleSerDe: a field that does not parse as the column's type (empty included) is NULL."""
+    import pyarrow.compute as pc
+
+    blank = pc.equal(pc.utf8_trim_whitespace(col), "")
+    text = pc.if_else(blank, pa.scalar(None, pa.string()), col)
+    try:
+        return pc.cast(text, typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        out = []
+        for v in text.to_pylist():
+            try:
+                out.append(None if v is None else pa.scalar(v.strip(), pa.string()).cast(typ).as_py())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                out.append(None)
+        return pa.chunked_array([pa.array(out, typ)])
+
+
+def _open_csv_cast(col: pa.ChunkedArray, typ: pa.DataType, name: str, index: int, qualified: str) -> pa.ChunkedArray:
+    """OpenCSVSerde: fields are strings; a non-string column must parse or the query fails, as in Athena
+    (empty numeric fields fail; TIMESTAMP only as UNIX milliseconds; DATE as days or yyyy-MM-dd)."""
+    import pyarrow.compute as pc
+
+    from athena_queries.exceptions import QueryError
+
+    def bad(value: str) -> QueryError:
+        return QueryError(
+            f"HIVE_BAD_DATA: Error parsing field value '{value}' for field {index}: {qualified}.{name} is declared "
+            f"{typ} but its SerDe is OpenCSVSerde, which reads only strings it can convert (no empty numeric "
+            "fields, timestamps as UNIX milliseconds). Declare the column string, or use LazySimpleSerDe.")
+
+    if pa.types.is_timestamp(typ):
+        values = col.to_pylist()
+        for v in values:
+            if not v.isdigit():
+                raise bad(v)
+        return pa.chunked_array([pa.array([int(v) for v in values], pa.int64()).cast(pa.timestamp("ms")).cast(typ)])
+    if pa.types.is_date(typ):
+        out = []
+        for v in col.to_pylist():
+            try:
+                out.append(pa.scalar(int(v), pa.int32()).cast(pa.date32()).as_py() if v.isdigit()
+                           else pa.scalar(v, pa.string()).cast(pa.date32()).as_py())
+            except (ValueError, pa.ArrowInvalid):
+                raise bad(v) from None
+        return pa.chunked_array([pa.array(out, pa.date32())])
+    try:
+        return pc.cast(col, typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        for v in col.to_pylist():
+            try:
+                pa.scalar(v, pa.string()).cast(typ)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise bad(v) from None
+        raise
+
+
+def apply_serde(data: pa.Table, table: GlueTable) -> pa.Table:
+    """Type a text table's string columns by the Glue schema with its SerDe's rules."""
+    if table.format != "csv":
+        return data
+    import pyarrow.compute as pc
+
+    qualified = f"{table.database}.{table.name}"
+    fields = None
+    if not table.open_csv:
+        n = len(table.data_schema)
+        # pad so every line has at least n fields (missing trailing fields read as empty)
+        padded = pc.binary_join_element_wise(data.column(_LINE), _delimiter(table) * n, "")
+        fields = pc.split_pattern(padded, _delimiter(table))
+    cols = []
+    for i, f in enumerate(table.data_schema):
+        col = data.column(f.name) if fields is None else pc.list_element(fields, i)
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            cols.append(col)
+        elif table.open_csv:
+            cols.append(_open_csv_cast(col, f.type, f.name, i, qualified))
+        else:
+            cols.append(_lazy_cast(col, f.type))
+    parts = [data.column(f.name) for f in table.partition_schema]
+    return pa.Table.from_arrays(cols + parts, schema=table.schema)
 
 
 def build_dataset(
@@ -249,7 +387,7 @@ def build_dataset(
     else:
         paths = [i.path for i in infos]
     dataset = ds.FileSystemDataset.from_paths(
-        paths, schema=table.schema, format=file_format(table), filesystem=target_fs, partitions=exprs
+        paths, schema=read_schema(table), format=file_format(table), filesystem=target_fs, partitions=exprs
     )
     return dataset, uris
 

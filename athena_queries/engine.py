@@ -11,7 +11,6 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlparse
@@ -21,8 +20,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from sqlglot import exp
 
-from athena_queries import _sql, _tables
+from athena_queries import _sql, _tables, _trino
 from athena_queries._tables import GlueTable, ScanInfo
+from athena_queries.result import QueryResult, QueryStatistics
 from athena_queries.exceptions import (
     QueryExecutionError,
     TableNotFoundError,
@@ -30,42 +30,12 @@ from athena_queries.exceptions import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
 
     from datalake_base.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_CATALOGS = {"awsdatacatalog"}
-
-
-@dataclass
-class QueryResult:
-    columns: list[str]
-    rows: list[tuple]
-    engine: str
-    elapsed_s: float
-    arrow: pa.Table | None = field(default=None, repr=False)
-
-    def to_arrow(self) -> pa.Table:
-        if self.arrow is not None:
-            return self.arrow
-        return pa.Table.from_pylist([dict(zip(self.columns, r)) for r in self.rows]) if self.rows else pa.table(
-            {c: pa.array([], pa.null()) for c in self.columns}
-        )
-
-    def to_pandas(self) -> "pd.DataFrame":
-        if self.arrow is not None:
-            return self.arrow.to_pandas()
-        import pandas as pd
-
-        return pd.DataFrame.from_records(self.rows, columns=self.columns)
-
-    @classmethod
-    def from_arrow(cls, table: pa.Table, *, engine: str, elapsed_s: float) -> "QueryResult":
-        cols = [c.to_pylist() for c in table.columns]
-        rows = list(zip(*cols)) if cols else []
-        return cls(columns=list(table.column_names), rows=rows, engine=engine, elapsed_s=elapsed_s, arrow=table)
 
 
 @runtime_checkable
@@ -87,6 +57,7 @@ class LocalAthena:
     engine = "local"
 
     def __init__(self, *, glue_client: Any, s3_filesystem: FileSystemSource, cache_dir: Path | None = None) -> None:
+        self._engine_started: float | None = None
         self._glue = glue_client
         self._fs_source = s3_filesystem
         self._fs: pafs.FileSystem | None = None
@@ -103,6 +74,8 @@ class LocalAthena:
     # --- public -----------------------------------------------------------------------------------
     def query(self, sql: str, *, database: str) -> QueryResult:
         started = time.perf_counter()
+        self.last_scans = []
+        self._engine_started = None
         stmt = _sql.parse_read_only(sql)
         if stmt.kind == "show":
             table = self._show(stmt.show or "", database)
@@ -110,11 +83,23 @@ class LocalAthena:
             table = self._describe(stmt.tree, database)  # type: ignore[arg-type]
         else:
             table = self._select(stmt.tree, sql, database)  # type: ignore[arg-type]
-        return QueryResult.from_arrow(table, engine=self.engine, elapsed_s=time.perf_counter() - started)
+        done = time.perf_counter()
+        result = QueryResult.from_arrow(table, engine=self.engine, elapsed_s=done - started)
+        engine_start = self._engine_started or done
+        result.statistics = QueryStatistics(
+            data_scanned_bytes=sum(s.bytes_scanned for s in self.last_scans),
+            files_opened=sum(len(s.files) for s in self.last_scans),
+            partitions_total=sum(s.partitions_total for s in self.last_scans),
+            partitions_scanned=sum(s.partitions_selected for s in self.last_scans),
+            planning_ms=round((engine_start - started) * 1000), engine_ms=round((done - engine_start) * 1000),
+            total_ms=round((done - started) * 1000),
+            tables=[{"table": f"{s.database}.{s.table}", "partitions_total": s.partitions_total,
+                     "partitions_scanned": s.partitions_selected, "files": len(s.files),
+                     "data_scanned_bytes": s.bytes_scanned} for s in self.last_scans])
+        return result
 
     # --- SELECT -----------------------------------------------------------------------------------
     def _select(self, tree: exp.Expression, athena_sql: str, database: str) -> pa.Table:
-        self.last_scans = []
         refs = _table_refs(tree)
         glue_tables: dict[tuple[str, str], GlueTable] = {}
         for ref in refs:
@@ -124,10 +109,14 @@ class LocalAthena:
         date_columns = {
             f.name for t in glue_tables.values() for f in t.schema if pa.types.is_date(f.type)
         }
-        fixed = _sql.athena_fixes(tree, date_columns=date_columns)
+        typed = _trino.annotate(tree, {k: t.schema for k, t in glue_tables.items()}, database)
+        _trino.check_types(typed)
+        read_columns = _columns_read(typed, glue_tables, database)
+        fixed = _sql.athena_fixes(_trino.rewrite(typed), date_columns=date_columns)
         con = duckdb.connect()
         engine_sql = ""
         try:
+            _trino.install(con)
             partitions_cache: dict[tuple[str, str], list[_tables.Partition]] = {}
             for n, ref in enumerate(_table_refs(fixed)):
                 key = _qualify(ref, database)
@@ -142,17 +131,20 @@ class LocalAthena:
                     parts = _tables.prune(all_parts, gt.partition_schema, preds)
                     total, selected = len(all_parts), len(parts)
                 dataset, uris = _tables.build_dataset(gt, parts, self.filesystem, self._cache_dir)
-                self.last_scans.append(ScanInfo(gt.database, gt.name, total, selected, uris))
+                scanned = _tables.scanned_bytes(dataset, gt, read_columns.get(ref.alias_or_name.lower()))
+                self.last_scans.append(ScanInfo(gt.database, gt.name, total, selected, uris, scanned))
                 reg = re.sub(r"[^a-z0-9_]", "_", f"__t{n}_{gt.database}_{gt.name}".lower())
                 # Text formats have no projection/filter pushdown worth keeping, and pyarrow's JSON
                 # reader does blocking S3 calls from inside DuckDB's scan (stalls an in-process
                 # endpoint): read the selected files up front instead.
-                con.register(reg, dataset.to_table() if gt.format in ("csv", "json") else dataset)
+                source = _tables.apply_serde(dataset.to_table(), gt) if gt.format in ("csv", "json") else dataset
+                con.register(reg, source)
                 new = exp.to_table(reg)
                 new.set("alias", ref.args.get("alias") or exp.TableAlias(this=exp.to_identifier(ref.name)))
                 ref.replace(new)
             engine_sql = _sql.to_duckdb(fixed)
             log.debug("athena sql %r -> duckdb %r", athena_sql, engine_sql)
+            self._engine_started = time.perf_counter()
             return con.sql(engine_sql).to_arrow_table()
         except duckdb.Error as err:
             fn = _sql.missing_function(str(err))
@@ -204,13 +196,35 @@ class LocalAthena:
         fields = [(f, "") for f in gt.data_schema] + [(f, "partition key") for f in gt.partition_schema]
         return pa.table({
             "col_name": [f.name for f, _ in fields],
-            "data_type": [str(f.type) for f, _ in fields],
+            "data_type": [_trino.hive_type(f.type) for f, _ in fields],
             "comment": [c for _, c in fields],
         })
 
     def _resolve_name(self, name: str, database: str) -> GlueTable:
         ref = exp.to_table(name.strip("`"))
         return _tables.get_glue_table(self._glue, *_qualify(ref, database))
+
+
+def _columns_read(tree: exp.Expression, tables: dict[tuple[str, str], GlueTable],
+                  database: str) -> dict[str, set[str] | None]:
+    """Per table alias, the columns the query reads (None: all of them, e.g. ``SELECT *``)."""
+    refs = _table_refs(tree)
+    aliases = {ref.alias_or_name.lower(): tables[_qualify(ref, database)] for ref in refs
+               if _qualify(ref, database) in tables}
+    out: dict[str, set[str] | None] = {a: set() for a in aliases}
+    for star in tree.find_all(exp.Star):
+        if not isinstance(star.parent, exp.Count):
+            owner = star.parent.table.lower() if isinstance(star.parent, exp.Column) and star.parent.table else None
+            for a in aliases:
+                if owner in (None, a):
+                    out[a] = None
+    for col in tree.find_all(exp.Column):
+        name, owner = col.name.lower(), col.table.lower() if col.table else None
+        for a, gt in aliases.items():
+            cols = out[a]
+            if cols is not None and owner in (None, a) and name in {n.lower() for n in gt.schema.names}:
+                cols.add(name)
+    return out
 
 
 def _like_pattern(rest: str) -> Callable[[str], bool]:
@@ -339,7 +353,15 @@ class AthenaEngine:
             boto3_session=self._session,
         )
         table = pa.Table.from_pandas(df, preserve_index=False)
-        return QueryResult.from_arrow(table, engine=self.engine, elapsed_s=time.perf_counter() - started)
+        result = QueryResult.from_arrow(table, engine=self.engine, elapsed_s=time.perf_counter() - started)
+        stats = (getattr(df, "query_metadata", None) or {}).get("Statistics") or {}
+        if stats:  # Athena's own figures (files and partitions are not reported by Athena)
+            result.statistics = QueryStatistics(
+                data_scanned_bytes=int(stats.get("DataScannedInBytes", 0)), files_opened=0, partitions_total=0,
+                partitions_scanned=0, planning_ms=int(stats.get("QueryPlanningTimeInMillis", 0)),
+                engine_ms=int(stats.get("EngineExecutionTimeInMillis", 0)),
+                total_ms=int(stats.get("TotalExecutionTimeInMillis", 0)))
+        return result
 
 
 def s3_filesystem(settings: "Settings") -> pafs.S3FileSystem:

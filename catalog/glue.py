@@ -23,20 +23,28 @@ _SERDE: dict[str, dict[str, Any]] = {
     "csv": {
         "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
         "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.serde2.OpenCSVSerde"},
+        "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"},
     },
 }
+OPEN_CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
 _CLASSIFICATION = {"parquet": "parquet", "jsonl": "json", "csv": "csv"}
 
 
 def storage_descriptor(
     fmt: Format, location: str, columns: Sequence[dict[str, str]], *, delimiter: str = ",", header: bool = True,
-    compression: str = "none",
+    compression: str = "none", quoted: bool = False,
 ) -> dict[str, Any]:
+    """As a Glue crawler writes it. CSV: LazySimpleSerDe (typed columns) unless fields are quoted;
+    then OpenCSVSerde, which reads every column as a string, so every column is declared string
+    (typed columns would fail in Athena on empty numeric fields and text timestamps)."""
     sd = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _SERDE[fmt].items()}
     sd["SerdeInfo"] = dict(sd["SerdeInfo"])
-    if fmt == "csv":
-        sd["SerdeInfo"]["Parameters"] = {"separatorChar": delimiter, "quoteChar": '"', "escapeChar": "\\"}
+    if fmt == "csv" and quoted:
+        sd["SerdeInfo"] = {"SerializationLibrary": OPEN_CSV_SERDE,
+                           "Parameters": {"separatorChar": delimiter, "quoteChar": '"', "escapeChar": "\\"}}
+        columns = [{"name": c["name"], "type": "string"} for c in columns]
+    elif fmt == "csv":
+        sd["SerdeInfo"]["Parameters"] = {"field.delim": delimiter, "serialization.format": delimiter}
     sd["Columns"] = [{"Name": c["name"], "Type": c["type"]} for c in columns]
     sd["Location"] = location.rstrip("/") + "/"
     sd["Compressed"] = compression != "none"
@@ -46,6 +54,7 @@ def storage_descriptor(
 def table_input(
     name: str, fmt: Format, location: str, columns: Sequence[dict[str, str]], partition_keys: Sequence[str],
     *, delimiter: str = ",", header: bool = True, compression: str = "none", extra: dict[str, str] | None = None,
+    quoted: bool = False,
 ) -> dict[str, Any]:
     params = {"classification": _CLASSIFICATION[fmt], "compressionType": compression, "typeOfData": "file"}
     if fmt == "csv":
@@ -57,7 +66,7 @@ def table_input(
         "TableType": "EXTERNAL_TABLE",
         "Parameters": params,
         "StorageDescriptor": storage_descriptor(fmt, location, columns, delimiter=delimiter, header=header,
-                                                compression=compression),
+                                                compression=compression, quoted=quoted),
         "PartitionKeys": [{"Name": k, "Type": "string"} for k in partition_keys],
     }
 

@@ -7,20 +7,24 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from datalake.exceptions import DataLakeError, NotRunning
-from datalake_base.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # pydantic-settings costs ~0.3 s to import: `--help` never needs it
+    from datalake_base.settings import Settings
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
 def _settings() -> Settings:
+    from datalake_base.settings import get_settings
+
     try:
         return get_settings()
     except ValueError as exc:
@@ -288,10 +292,50 @@ def crawl(dataset: str) -> None:
     _require_lake(s)
     with _errors():  # the pipeline's crawl step, under the dataset's lease, recorded as a manual run
         r = run_steps(s, dataset, ("crawl",))["crawl"]
-    console.print(f"table [bold]{s.glue_database}.{r['tables'][0]}[/]: {r['columns']} columns from {r['files']} file(s); "
-                  f"partition keys {r['partition_keys'] or '-'}; {r['partitions_added']} partition(s) added")
+    console.print(f"table [bold]{s.glue_database}.{r['tables'][0]}[/] ({r['table_action']}, {r['serde'] or '-'}): "
+                  f"{r['columns']} columns from {r['files']} file(s); partition keys {r['partition_keys'] or '-'}; "
+                  f"{r['partitions_added']} partition(s) added; schema version {r['schema_version']}")
+    if r["schema_diff"]:
+        console.print(f"[yellow]schema change:[/] {json.dumps(r['schema_diff'])}")
+    if r["quarantined"]:
+        console.print(f"[red]quarantined {r['quarantined']} drifted file(s):[/] {', '.join(r['quarantined_keys'])}")
     if r["skipped"]:
         console.print(f"[yellow]skipped {r['skipped']} file(s) of another format[/]")
+
+
+# --- warehouse -----------------------------------------------------------------------------------------
+@main.group()
+def warehouse() -> None:
+    """The warehouse (Redshift, or its local stand-in) that `datalake load` fills."""
+
+
+@warehouse.command("query")
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def warehouse_query(sql: str, fmt: str) -> None:
+    """Run Redshift SQL on the warehouse (e.g. SELECT sum(x) FROM dq_accepted.<dataset>)."""
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        res = _run_warehouse_sql(s, sql)
+    _print_result(res.columns, res.rows, fmt)
+
+
+def _run_warehouse_sql(s: Any, sql: str) -> Any:
+    """Locally, through the endpoint's Redshift Data API (as a user's own code would); directly on the
+    warehouse when the endpoint runs no SQL; in AWS, the configured warehouse (Data API too)."""
+    if s.mode == "local" and s.warehouse == "local":
+        from datalake_base import aws
+        from warehouse.data_api import EndpointRunsNoSql, query_via_data_api
+
+        try:
+            return query_via_data_api(aws.client("redshift-data", s), sql, database=s.redshift_database,
+                                      workgroup=s.redshift_workgroup or "local", require_local_engine=True)
+        except EndpointRunsNoSql:
+            pass
+    from warehouse import build_warehouse
+
+    return build_warehouse(s).query(sql)
 
 
 # --- rules ---------------------------------------------------------------------------------------------
@@ -418,9 +462,19 @@ def _print_outcome(o: dict[str, Any]) -> None:
                   f"[red]{o['rejected']} rejected[/]")
     t = Table("rule", "severity", "failed rows", "Great Expectations")
     oracle = o.get("oracle_unexpected") or {}
+    notes = []
     for p in o["per_rule"]:
-        t.add_row(p["reject_msg"], p.get("severity", "reject"), str(p["failed_rows"]), str(oracle.get(p["rule_id"], "-")))
+        ge = str(oracle.get(p["rule_id"], "-"))
+        if p.get("status") == "errored":
+            ge = "[red]errored[/]"
+            notes.append(f"{p['reject_msg']}: NOT checked, Great Expectations could not evaluate it: {p['error']}")
+        elif p.get("ge_agrees") is False:
+            ge = f"[yellow]{ge} (differs *)[/]"
+            notes.append(f"{p['reject_msg']}: ours {p['failed_rows']}, GE {p.get('ge_unexpected')}. {p['ge_note']}")
+        t.add_row(p["reject_msg"], p.get("severity", "reject"), str(p["failed_rows"]), ge)
     console.print(t)
+    for n in notes:
+        console.print(f"[yellow]* {n}[/]", soft_wrap=True)
 
 
 @main.command()
@@ -444,20 +498,50 @@ def load(dataset: str) -> None:
 @main.command()
 @click.argument("sql")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-def query(sql: str, fmt: str) -> None:
+@click.option("--stats", is_flag=True, help="Also print data scanned, files opened, partitions pruned and time.")
+def query(sql: str, fmt: str, stats: bool) -> None:
     """Run Athena SQL over the Glue tables (accepted_<ds>, rejected_<ds>, raw <ds>)."""
-    from athena_queries.engine import run_query
-
     s = _settings()
     _require_lake(s)
     with _errors():
-        res = run_query(s, sql)
+        res = _run_athena_sql(s, sql)
+    st = res.statistics.to_dict() if stats and res.statistics is not None else None
+    if fmt == "json" and stats:
+        from athena_queries.jsonify import json_records
+
+        click.echo(json.dumps({"rows": json_records(res.columns, res.rows), "statistics": st}, indent=2,
+                              allow_nan=False, ensure_ascii=False))
+        return
     _print_result(res.columns, res.rows, fmt)
+    if stats:
+        line = ("statistics not reported by this engine" if st is None else
+                f"data scanned: {st['data_scanned_bytes']:,} bytes; files opened: {st['files_opened']}; "
+                f"partitions: {st['partitions_scanned']} of {st['partitions_total']} read "
+                f"({st['partitions_pruned']} pruned); time: {st['total_ms']} ms "
+                f"(planning {st['planning_ms']} ms, engine {st['engine_ms']} ms)")
+        click.echo(line, err=True)  # stderr, so csv/table output on stdout stays clean
+
+
+def _run_athena_sql(s: Any, sql: str) -> Any:
+    """Locally, through the endpoint's Athena API, as a user's own code would (same answers and errors);
+    directly on the engine when the endpoint runs no SQL (a plain moto server) or in AWS mode."""
+    if s.mode == "local" and s.query_engine == "local":
+        from athena_queries.api_client import EndpointRunsNoSql, run_query_via_api
+
+        try:
+            return run_query_via_api(s, sql)
+        except EndpointRunsNoSql:
+            pass
+    from athena_queries.engine import run_query
+
+    return run_query(s, sql)
 
 
 def _print_result(columns: list[str], rows: list[tuple], fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=2))
+        from athena_queries.jsonify import json_records
+
+        click.echo(json.dumps(json_records(columns, rows), indent=2, allow_nan=False, ensure_ascii=False))
     elif fmt == "csv":
         import csv
 

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_env("DATALAKE_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL"))
     service_name: str = Field("datalake", validation_alias=_env("POWERTOOLS_SERVICE_NAME"))
     api_token: str | None = Field(None, validation_alias=_env("DATALAKE_API_TOKEN"))
+    # schema drift events found by the crawler are published here too (locally: log + dataset record)
+    schema_events_topic_arn: str | None = Field(None, validation_alias=_env("DATALAKE_SCHEMA_EVENTS_TOPIC_ARN"))
 
     # --- local persistence ---------------------------------------------------------------------------
     # `datalake down` saves the local lake to <state dir>/snapshot; messages still in flight (invisible

@@ -46,7 +46,8 @@ from quality_rules.exceptions import QualityRulesError, ValidationFailedError
 REQUIRED = ["dataset"]
 OPTIONAL = {"sources": "", "output_path": "", "plan": "", "lake_bucket": "", "lake_uri": "", "stage_root": "",
             "catalog_table": "", "rules_table": "", "rules_file": "", "rules_version": "", "run_id": "",
-            "engine": "spark", "spark_master": "local[2]", "endpoint_url": "", "region": "", "with_oracle": "true"}
+            "engine": "spark", "spark_master": "local[2]", "endpoint_url": "", "region": "", "with_oracle": "true",
+            "column_types": ""}  # by hand: JSON {column: Glue type}; accepted CSV rows are cast to them
 
 
 class JobFailed(RuntimeError):
@@ -130,6 +131,8 @@ def run_plan(args: dict[str, str]) -> Any:
 def run_sources(args: dict[str, str]) -> Any:
     from pathlib import Path
 
+    from quality_rules.job_io import arrow_types
+
     from quality_rules.runner import run_validation
     from quality_rules.sources import SourceFile
 
@@ -140,6 +143,7 @@ def run_sources(args: dict[str, str]) -> Any:
         dataset=args["dataset"], sources=sources, ruleset=load_ruleset(args), output_dir=Path(args["output_path"]),
         engine=args["engine"], run_id=args["run_id"] or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),  # type: ignore[arg-type]
         spark_master=args["spark_master"], with_oracle=args["with_oracle"].lower() != "false",
+        column_types=arrow_types(json.loads(args["column_types"])) if args.get("column_types") else None,
     )
 
 

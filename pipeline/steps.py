@@ -44,8 +44,21 @@ def glue_catalog(settings: Settings) -> GlueCatalog:
 
 
 def crawl_dataset(settings: Settings, dataset: str) -> CrawlResult:
+    s3 = aws.client("s3", settings)
+
+    def head(record: dict[str, Any]) -> bytes:  # the crawler's CSV classifier looks at the first bytes
+        return s3.get_object(Bucket=record["bucket"], Key=record["key"], Range="bytes=0-65535")["Body"].read()
+
+    notify = None
+    if settings.schema_events_topic_arn:  # AWS: the schema drift event goes to SNS
+        sns, topic = aws.client("sns", settings), settings.schema_events_topic_arn
+
+        def notify(event: dict[str, Any]) -> None:
+            sns.publish(TopicArn=topic, Subject=f"schema drift: {event['dataset']}"[:100],
+                        Message=json.dumps(event, default=str))
+
     return crawl(dataset, store=catalog_components.catalog_store(settings), glue=glue_catalog(settings),
-                 landing_bucket=settings.landing_bucket)
+                 landing_bucket=settings.landing_bucket, sample=head, notify=notify)
 
 
 def choose_engine(settings: Settings, total_bytes: int) -> str:
@@ -114,6 +127,9 @@ def plan_run(settings: Settings, dataset: str, *, full: bool = False, engine: st
         return {"action": "skip", "no_rules": True,
                 "reason": f"no rules for dataset {dataset!r}: crawled only, not validated or loaded "
                           "(add rules with `datalake rules put`)"}
+    keys, key_types = _source_partition_keys(settings, dataset, records)
+    if _split_layout_changed(settings, dataset, keys):
+        full = True  # the tables' partition keys change: every partition is rebuilt in the new layout
     dirty, vanished = plan_validation(records, previous, ruleset.digest, full=full)
     todo = [r for r in records if ingest_date(r) in dirty]
     nbytes = sum(int(r.get("size") or 0) for r in todo)
@@ -122,9 +138,11 @@ def plan_run(settings: Settings, dataset: str, *, full: bool = False, engine: st
         carried = {}  # nothing new in these partitions (one lost a file): validate them whole
     base = {"dataset": dataset, "dates": dirty, "dropped": vanished, "files": len(todo), "bytes": nbytes,
             "full": full, "rules_version": ruleset.version, "rules_digest": ruleset.digest,
-            "sources": [planned_source(r) for r in todo if r["key"] not in carried],
+            "column_types": _raw_column_types(settings, dataset), "partition_keys": keys,
+            "partition_key_types": key_types,
+            "sources": [planned_source(r, keys) for r in todo if r["key"] not in carried],
             # unchanged objects of re-validated partitions: publish copies their split files forward
-            "carried": [{**planned_source(r), "run_id": carried[r["key"]],
+            "carried": [{**planned_source(r, keys), "run_id": carried[r["key"]],
                          **{k: int((r.get("validation") or {}).get(k) or 0) for k in ("rows", "accepted", "rejected")}}
                         for r in todo if r["key"] in carried]}
     if not dirty and not vanished and not ds_item.get("load_pending"):
@@ -133,11 +151,13 @@ def plan_run(settings: Settings, dataset: str, *, full: bool = False, engine: st
     return {"action": "validate", "engine": "spark" if chosen == "spark" else "inprocess", **base}
 
 
-def planned_source(record: dict[str, Any]) -> dict[str, Any]:
-    """One object version of the plan (``quality_rules.job_io.PlannedSource``)."""
+def planned_source(record: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """One object version of the plan (``quality_rules.job_io.PlannedSource``); ``keys`` are the
+    source partition keys the split keeps, taken from the object's key."""
     return {"bucket": record["bucket"], "key": record["key"], "version_id": record.get("version_id"),
             "etag": record.get("etag"), "size": int(record.get("size") or 0), "format": record["format"],
-            "compression": record.get("compression") or "none", "ingest_date": ingest_date(record)}
+            "compression": record.get("compression") or "none", "ingest_date": ingest_date(record),
+            "partitions": [[k, str((record.get("partitions") or {}).get(k))] for k in keys]}
 
 
 @contextmanager
@@ -234,8 +254,9 @@ def _copy_carried(s3: Any, bucket: str, dataset: str, run_id: str, carried: list
     for c in carried:
         file_id = SourceFile(key=c["key"], path=Path(c["key"]), format="csv", compression="none",
                              ingest_date=c["ingest_date"]).file_id
+        hive = "".join(f"/{k}={v}" for k, v in c.get("partitions") or [])
         for side in SIDES:
-            folder = f"{side}/dataset={dataset}/ingest_date={c['ingest_date']}"
+            folder = f"{side}/dataset={dataset}/ingest_date={c['ingest_date']}{hive}"
             key = f"{folder}/run={run_id}/{file_id}.parquet"
             s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket,
                                                                "Key": f"{folder}/run={c['run_id']}/{file_id}.parquet"})
@@ -277,10 +298,11 @@ def publish_run(settings: Settings, dataset: str, run_id: str) -> ValidateResult
     copied = _copy_carried(s3, settings.lake_bucket, dataset, run_id, doc["carried"])
     for c in doc["carried"]:  # carried files keep the counts of the run that validated them
         outcome.per_source[c["key"]] = {k: c[k] for k in ("rows", "accepted", "rejected")}
-    tables = _register_split_tables(settings, dataset, _split_tables(settings, [*outcome.files, *copied]), run_id,
-                                    drop=vanished)
     records = [*doc["sources"], *doc["carried"]]
     dates = sorted({r["ingest_date"] for r in records})
+    tables = _register_split_tables(settings, dataset, _split_tables(settings, dataset, [*outcome.files, *copied]),
+                                    run_id, drop=vanished, dates=dates, keys=doc["partition_keys"],
+                                    key_types=doc["partition_key_types"])
     _collect_garbage(s3, settings.lake_bucket, dataset, dates=[*dates, *vanished], keep=run_id)
     _record_outcome(store, dataset, records, outcome, settings, previous, doc["rules_digest"], vanished)
     return ValidateResult(outcome, tables, len(outcome.files) + len(copied), dates, vanished)
@@ -303,6 +325,14 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
     return publish_run(settings, dataset, run_id)
 
 
+def _raw_column_types(settings: Settings, dataset: str) -> dict[str, str]:
+    """The crawler's Glue types of the raw table: accepted rows of CSV sources are cast to them."""
+    raw = glue_catalog(settings).get_table(glue_identifier(dataset))
+    if raw is None:
+        return {}  # not crawled yet: accepted CSV rows stay text
+    return {c["Name"]: c["Type"] for c in (raw.get("StorageDescriptor") or {}).get("Columns") or []}
+
+
 def _tmp(settings: Settings) -> str:
     if settings.mode == "aws":  # in Lambda only /tmp is writable (the in-process validate step stages there)
         return tempfile.gettempdir()
@@ -314,38 +344,70 @@ def _tmp(settings: Settings) -> str:
 SIDES = ("accepted", "rejected")
 
 
-def _split_tables(settings: Settings, files: list[str]) -> dict[str, dict[str, Any]]:
+def _source_partition_keys(settings: Settings, dataset: str,
+                           records: list[dict[str, Any]]) -> tuple[list[str], dict[str, str]]:
+    """The source's Hive partition keys the split keeps (the crawler's, when every file has them)
+    and their Glue types (the raw table's; string when not crawled)."""
+    keys = list((catalog_components.catalog_store(settings).get_dataset(dataset) or {}).get("partition_keys") or [])
+    if not keys or not all(set(keys) <= set((r.get("partitions") or {})) for r in records):
+        return [], {}
+    raw = glue_catalog(settings).get_table(glue_identifier(dataset)) or {}
+    types = {k["Name"]: k.get("Type", "string") for k in raw.get("PartitionKeys") or []}
+    return keys, {k: types.get(k, "string") for k in keys}
+
+
+def _split_layout_changed(settings: Settings, dataset: str, keys: list[str]) -> bool:
+    table = glue_catalog(settings).get_table(f"accepted_{glue_identifier(dataset)}")
+    return table is not None and [k["Name"] for k in table.get("PartitionKeys") or []] != ["ingest_date", *keys]
+
+
+def _split_tables(settings: Settings, dataset: str, files: list[str]) -> dict[str, dict[str, Any]]:
     """Per side (accepted, rejected): its columns (from one published file's footer) and the
-    partitions (ingest dates) this run wrote. ``files`` are relative to the lake bucket."""
+    partitions this run wrote, {partition values: folder}. ``files`` are relative to the lake bucket,
+    ``<side>/dataset=<ds>/ingest_date=<d>/[<k>=<v>/...]run=<run_id>/<file>``."""
     from quality_rules.storage import Store
 
     lake = Store.at(f"s3://{settings.lake_bucket}/", s3_endpoint=settings.effective_endpoint, region=settings.region)
     tables = {}
     for side in SIDES:
-        mine = sorted(f for f in files if f.startswith(f"{side}/") and f.endswith(".parquet"))
-        if mine:
-            dates = {part.split("=", 1)[1] for f in mine for part in f.split("/") if part.startswith("ingest_date=")}
-            tables[side] = {"columns": schema_columns(pq.read_schema(lake.path(mine[0]), filesystem=lake.fs)),
-                            "dates": sorted(dates)}
+        mine = sorted(f for f in files if f.startswith(f"{side}/dataset={dataset}/") and f.endswith(".parquet"))
+        if not mine:
+            continue
+        partitions = {}
+        for f in mine:
+            folders = [p for p in f.split("/")[2:-1] if not p.startswith("run=")]
+            partitions[tuple(p.split("=", 1)[1] for p in folders)] = "/".join(folders)
+        tables[side] = {"columns": schema_columns(pq.read_schema(lake.path(mine[0]), filesystem=lake.fs)),
+                        "partitions": partitions}
     return tables
 
 
 def _register_split_tables(settings: Settings, dataset: str, split: dict[str, dict[str, Any]], run_id: str, *,
-                           drop: list[str]) -> list[str]:
-    """Glue tables accepted_<ds> / rejected_<ds>, partitioned by ingest_date; this run's partitions
-    are switched to its folders, the others keep pointing at the runs that wrote them."""
+                           drop: list[str], dates: list[str] | None = None, keys: list[str] | None = None,
+                           key_types: dict[str, str] | None = None) -> list[str]:
+    """Glue tables accepted_<ds> / rejected_<ds>, partitioned by ingest_date and the source's own
+    Hive partition keys (typed as the crawler typed them, so a filter on them prunes); this run's
+    partitions are switched to its folders, the others keep pointing at the runs that wrote them."""
     glue = glue_catalog(settings)
+    keys, key_types = keys or [], key_types or {}
     names = []
     for side in SIDES:
         if side not in split:
             continue
         name = f"{side}_{glue_identifier(dataset)}"
         location = f"s3://{settings.lake_bucket}/{side}/dataset={dataset}/"
-        glue.upsert_table(table_input(name, "parquet", location, split[side]["columns"], ["ingest_date"],
-                                      extra={"datalake:dataset": dataset, "datalake:kind": side,
-                                             "datalake:run_id": run_id}))
-        glue.set_partitions(name, [([d], f"{location}ingest_date={d}/run={run_id}/") for d in split[side]["dates"]],
-                            drop=[[d] for d in drop])
+        tinput = table_input(name, "parquet", location, split[side]["columns"], ["ingest_date", *keys],
+                             extra={"datalake:dataset": dataset, "datalake:kind": side, "datalake:run_id": run_id})
+        tinput["PartitionKeys"] = [{"Name": "ingest_date", "Type": "string"},
+                                   *({"Name": k, "Type": key_types.get(k, "string")} for k in keys)]
+        existing_table = glue.get_table(name)
+        relayout = existing_table is not None and existing_table.get("PartitionKeys") != tinput["PartitionKeys"]
+        glue.upsert_table(tinput)
+        wanted = {values: f"{location}{folder}/run={run_id}/" for values, folder in split[side]["partitions"].items()}
+        rebuilt = set(dates or []) | {v[0] for v in wanted}
+        stale = [p["Values"] for p in glue.partitions(name)
+                 if relayout or p["Values"][0] in set(drop) or (p["Values"][0] in rebuilt and tuple(p["Values"]) not in wanted)]
+        glue.set_partitions(name, [(list(v), loc) for v, loc in sorted(wanted.items())], drop=stale)
         names.append(name)
     return names
 
@@ -355,7 +417,7 @@ def _drop_partitions(settings: Settings, dataset: str, dates: list[str]) -> None
     for side in SIDES:
         name = f"{side}_{glue_identifier(dataset)}"
         if glue.get_table(name) is not None:
-            glue.set_partitions(name, [], drop=[[d] for d in dates])
+            glue.set_partitions(name, [], drop=[p["Values"] for p in glue.partitions(name) if p["Values"][0] in dates])
 
 
 def _collect_garbage(s3: Any, bucket: str, dataset: str, *, dates: list[str], keep: str | None) -> None:
@@ -403,6 +465,11 @@ def _record_outcome(store: Any, dataset: str, records: list[dict[str, Any]], out
         "data_docs": (f"s3://{settings.lake_bucket}/{report_dir}/data_docs/index.html"
                       if report_dir and summary.get("oracle_unexpected") is not None else None),
         "oracle_agrees": summary.get("oracle_agrees"),
+        # per rule, where GE's count differs from ours and why; rules GE could not evaluate
+        "ge_disagreements": {p["reject_msg"]: {"ours": p["failed_rows"], "ge": p.get("ge_unexpected"),
+                                               "why": p.get("ge_note")}
+                             for p in summary["per_rule"] if p.get("ge_agrees") is False},
+        "rule_errors": {p["reject_msg"]: p["error"] for p in summary["per_rule"] if p.get("status") == "errored"},
     }})
 
 

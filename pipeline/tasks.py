@@ -63,7 +63,9 @@ def crawl_handler(event: State, context: Any = None, *, strict: bool = False) ->
                 raise
             return {"files": 0, "tables": [], "partitions_added": 0}
         return {"files": r.files, "tables": r.tables, "columns": len(r.columns), "partition_keys": r.partition_keys,
-                "partitions_added": r.partitions_added, "skipped": len(r.skipped)}
+                "partitions_added": r.partitions_added, "skipped": len(r.skipped), "table_action": r.table_action,
+                "serde": r.serde, "schema_version": r.schema_version, "schema_diff": r.schema_diff,
+                "quarantined": len(r.quarantined), "quarantined_keys": r.quarantined[:5]}
 
     return _step("crawl", event, work)
 

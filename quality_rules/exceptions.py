@@ -27,6 +27,14 @@ class ValidationFailedError(QualityRulesError):
         self.failures = failures or []
 
 
+class RuleEvaluationError(ValidationFailedError):
+    """Great Expectations raised while evaluating a rule; ``errors`` maps rule id to GE's message."""
+
+    def __init__(self, message: str, *, errors: dict[str, str]) -> None:
+        super().__init__(message, failures=[{"rule_id": k, "error": v} for k, v in errors.items()])
+        self.errors = errors
+
+
 class OracleMismatchError(QualityRulesError):
     """Our row flags disagree with Great Expectations' own unexpected counts."""
 

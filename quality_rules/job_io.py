@@ -43,6 +43,7 @@ class PlannedSource:
     version_id: str | None = None
     size: int = 0
     etag: str | None = None  # with key and version, what the partition's fingerprint is made of
+    partitions: list[list[str]] = field(default_factory=list)  # the source's Hive [key, value] folders, kept
 
     @property
     def uri(self) -> str:
@@ -64,6 +65,11 @@ class JobPlan:
     # Unchanged objects of the planned partitions, validated by an earlier run: not read by the job,
     # their split files are copied forward by publish ({bucket, key, ingest_date, run_id, counts}).
     carried: list[dict[str, Any]] = field(default_factory=list)
+    # The crawler's Glue types of the raw table ({column: type}): accepted CSV rows are cast to them.
+    column_types: dict[str, str] = field(default_factory=dict)
+    # The source's Hive partition keys the split keeps (with their Glue types), after ingest_date.
+    partition_keys: list[str] = field(default_factory=list)
+    partition_key_types: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | dict[str, Any]) -> "JobPlan":
@@ -74,7 +80,9 @@ class JobPlan:
             return cls(dataset=d["dataset"], sources=sources, action=d.get("action", "validate"),
                        engine=d.get("engine", "spark"), dates=list(d.get("dates", [])),
                        dropped=list(d.get("dropped", [])), rules_version=d.get("rules_version"),
-                       rules_digest=d.get("rules_digest"), carried=list(d.get("carried", [])))
+                       rules_digest=d.get("rules_digest"), carried=list(d.get("carried", [])),
+                       column_types=dict(d.get("column_types") or {}), partition_keys=list(d.get("partition_keys") or []),
+                       partition_key_types=dict(d.get("partition_key_types") or {}))
         except (KeyError, TypeError) as exc:
             raise QualityRulesError(f"plan is malformed ({exc!r}): expected {{'dataset', 'sources': [{{'bucket', "
                                     "'key', 'format', 'compression', 'ingest_date'}}]}}; re-run the plan step") from exc
@@ -101,12 +109,15 @@ class JobOutcome:
     rules_version: int | None = None
     rules_digest: str | None = None
     carried: list[dict[str, Any]] = field(default_factory=list)
+    partition_keys: list[str] = field(default_factory=list)
+    partition_key_types: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_plan(cls, plan: JobPlan, run_id: str, status: Literal["succeeded", "failed"], **kw: Any) -> "JobOutcome":
         return cls(plan.dataset, run_id, status, dates=list(plan.dates), dropped=list(plan.dropped),
                    sources=[asdict(s) for s in plan.sources], rules_version=plan.rules_version,
-                   rules_digest=plan.rules_digest, carried=list(plan.carried), **kw)
+                   rules_digest=plan.rules_digest, carried=list(plan.carried),
+                   partition_keys=list(plan.partition_keys), partition_key_types=dict(plan.partition_key_types), **kw)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, ensure_ascii=False)
@@ -116,7 +127,8 @@ class JobOutcome:
         d = json.loads(text)
         return cls(**{k: d.get(k) for k in ("dataset", "run_id", "status", "outcome", "error", "rules_version",
                                             "rules_digest")},
-                   **{k: d.get(k) or [] for k in ("failures", "dates", "dropped", "sources", "carried")})
+                   partition_key_types=d.get("partition_key_types") or {},
+                   **{k: d.get(k) or [] for k in ("failures", "dates", "dropped", "sources", "carried", "partition_keys")})
 
 
 def planned_sources(plan: JobPlan, stage_root: str = "") -> list[Any]:
@@ -125,7 +137,15 @@ def planned_sources(plan: JobPlan, stage_root: str = "") -> list[Any]:
 
     root = stage_root.rstrip("/")
     return [SourceFile(key=s.key, path=f"{root}/{s.bucket}/{s.key}" if root else s.uri, format=s.format,  # type: ignore[arg-type]
-                       compression=s.compression, ingest_date=s.ingest_date) for s in plan.sources]
+                       compression=s.compression, ingest_date=s.ingest_date,
+                       partitions=tuple((str(k), str(v)) for k, v in s.partitions)) for s in plan.sources]
+
+
+def arrow_types(glue_types: dict[str, str]) -> dict[str, Any]:
+    """{column: Glue type} as pyarrow types, for the typed accepted output."""
+    from athena_queries.glue_types import glue_to_arrow
+
+    return {name: glue_to_arrow(typ) for name, typ in glue_types.items()}
 
 
 def validate_plan(plan: JobPlan, *, run_id: str, lake: str, ruleset: Any, engine: str = "spark", stage_root: str = "",
@@ -151,7 +171,8 @@ def validate_plan(plan: JobPlan, *, run_id: str, lake: str, ruleset: Any, engine
     try:
         outcome = run_validation(dataset=plan.dataset, sources=planned_sources(plan, stage_root), ruleset=ruleset,
                                  output_dir=lake, engine=engine, run_id=run_id, spark_master=spark_master,  # type: ignore[arg-type]
-                                 with_oracle=with_oracle, run_folder=True)
+                                 with_oracle=with_oracle, run_folder=True,
+                                 column_types=arrow_types(plan.column_types) if plan.column_types else None)
     except ValidationFailedError as exc:
         record(JobOutcome.for_plan(plan, run_id, "failed", error=str(exc), failures=exc.failures))
         raise

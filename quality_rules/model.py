@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -64,9 +65,63 @@ def expectation_class(name: str) -> type:
     return cls
 
 
+# kwargs GE 1.24 accepts without checking but which fail (or silently misbehave) at validation
+_REGEX_KWARGS = ("regex",)
+_REGEX_LIST_KWARGS = ("regex_list",)
+_STR_KWARGS = ("like_pattern",)
+_STR_LIST_KWARGS = ("like_pattern_list",)
+_LENGTH_RULES = frozenset({"expect_column_value_lengths_to_be_between", "expect_column_value_lengths_to_equal"})
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_regex(name: str, key: str, pattern: Any) -> None:
+    if not isinstance(pattern, str):
+        raise RuleDefinitionError(
+            f"{name}: {key} must be a string, got {pattern!r} ({type(pattern).__name__}); quote the pattern")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise RuleDefinitionError(
+            f"{name}: {key} {pattern!r} is not a valid regular expression ({exc}); fix the pattern "
+            "(Python re syntax, as Great Expectations on pandas uses)") from None
+
+
+def check_kwargs_early(name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse, at ``rules put`` time, kwargs that GE accepts but that could only fail mid-run."""
+    for key in _REGEX_KWARGS:
+        if key in kwargs:
+            _check_regex(name, key, kwargs[key])
+    for key in _REGEX_LIST_KWARGS:
+        if isinstance(kwargs.get(key), list):
+            for i, pattern in enumerate(kwargs[key]):
+                _check_regex(name, f"{key}[{i}]", pattern)
+    for key in _STR_KWARGS:
+        if key in kwargs and not isinstance(kwargs[key], str):
+            raise RuleDefinitionError(f"{name}: {key} must be a string, got {kwargs[key]!r}; quote it")
+    for key in _STR_LIST_KWARGS:
+        if key in kwargs and not (isinstance(kwargs[key], list) and all(isinstance(x, str) for x in kwargs[key])):
+            raise RuleDefinitionError(f"{name}: {key} must be a list of strings, got {kwargs[key]!r}")
+    if name in _LENGTH_RULES:
+        for key in ("min_value", "max_value", "value"):
+            v = kwargs.get(key)
+            if v is not None and not _is_int(v):
+                raise RuleDefinitionError(
+                    f"{name}: {key} must be a whole number of characters, got {v!r} ({type(v).__name__}); "
+                    f"write it as an integer, e.g. {key}: 3")
+    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+    if (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and not isinstance(lo, bool)
+            and not isinstance(hi, bool) and lo > hi):
+        raise RuleDefinitionError(
+            f"{name}: min_value {lo!r} is greater than max_value {hi!r}, so every value would fail; swap them")
+
+
 def build_expectation(name: str, column: str, kwargs: dict[str, Any]) -> Any:
-    """Construct the GE expectation object (GE validates the kwargs)."""
+    """Construct the GE expectation object (GE validates the kwargs; we check what it does not)."""
     cls = expectation_class(name)
+    check_kwargs_early(name, kwargs)
     try:
         return cls(column=column, **kwargs)
     except Exception as exc:  # GE raises pydantic (v1 compat) ValidationError or TypeError

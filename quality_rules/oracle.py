@@ -9,6 +9,7 @@ not implement natively are identified by GE (result_format COMPLETE + a row-id c
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import json
 import logging
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from quality_rules.exceptions import RuleEvaluationError
 from quality_rules.model import Check, RuleSet
 
 ROW_ID = "__dq_row_id"
@@ -89,16 +91,18 @@ def validate(data: Any, checks: list[Check], *, engine: Literal["pandas", "spark
         docs_ok = False
         if docs_dir is not None:
             docs_ok = _render_docs(ctx, res, docs_dir)
+    by_rule = _results_by_rule(res.results, checks)
     unexpected: dict[str, int] = {}
     success: dict[str, bool] = {}
     index: dict[str, list[int]] | None = {} if row_ids else None
     exceptions: dict[str, str] = {}
-    for check, r in zip(checks, res.results):
+    for check in checks:
         rid = check.rule_id
+        r = by_rule[rid]
         success[rid] = bool(r.success)
-        info = r.exception_info or {}
-        if info.get("raised_exception"):
-            exceptions[rid] = str(info.get("exception_message"))
+        message = exception_message(r.exception_info)
+        if message is not None:
+            exceptions[rid] = message
         unexpected[rid] = int(r.result.get("unexpected_count") or 0)
         if index is not None:
             idx = r.result.get("unexpected_index_list") or []
@@ -108,6 +112,60 @@ def validate(data: Any, checks: list[Check], *, engine: Literal["pandas", "spark
         out.setdefault("meta", {})["data_docs_rendered"] = docs_ok
     return OracleResult(unexpected=unexpected, success=success, unexpected_index=index, result_json=out,
                         exceptions=exceptions)
+
+
+def _results_by_rule(results: list[Any], checks: list[Check]) -> dict[str, Any]:
+    """Pair GE's results with our checks by the rule id stored in each expectation's meta.
+
+    Never by position: GE 1.24 returns results grouped by column, not in suite order.
+    """
+    wanted = {c.rule_id for c in checks}
+    out: dict[str, Any] = {}
+    for r in results:
+        meta = getattr(r.expectation_config, "meta", None) or {}
+        rid = meta.get("rule_id")
+        if rid in wanted:
+            out[rid] = r
+    missing = sorted(wanted - set(out))
+    if missing:  # would mean GE dropped an expectation: refuse to guess which result is which
+        raise RuleEvaluationError(
+            f"Great Expectations returned no result for rule(s) {missing}; "
+            "check those rules' names and kwargs with `datalake rules put`",
+            errors={rid: "no result from Great Expectations" for rid in missing})
+    return out
+
+
+def exception_message(info: Any) -> str | None:
+    """GE's message when an expectation raised, else None.
+
+    GE puts ``raised_exception`` at the top level for expectation-level errors, but nests it under
+    a metric configuration id (``{MetricConfigurationID(...): {...}}``) when a metric failed, e.g.
+    numeric bounds compared with strings.
+    """
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "exception without a message")
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message") or "exception without a message")
+    return None
+
+
+# Errors of warn-severity fallback rules travel out of band: the engines' interface returns row
+# flags only, and a warn rule's error must be reported without failing the run.
+_rule_errors: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("dq_rule_errors", default=None)
+
+
+@contextlib.contextmanager
+def collect_rule_errors():
+    """Collect ``{rule_id: GE message}`` of warn rules GE could not evaluate during the block."""
+    errors: dict[str, str] = {}
+    token = _rule_errors.set(errors)
+    try:
+        yield errors
+    finally:
+        _rule_errors.reset(token)
 
 
 def _render_docs(ctx: Any, res: Any, docs_dir: Path) -> bool:
@@ -132,12 +190,24 @@ def ge_unexpected_positions(df: Any, checks: list[Check]) -> dict[str, np.ndarra
     frame = df[cols].reset_index(drop=True).copy()
     frame[ROW_ID] = np.arange(len(frame), dtype=np.int64)
     res = validate(frame, checks, engine="pandas", row_ids=True, suite_name="dq-fallback")
-    if res.exceptions:
-        from quality_rules.exceptions import RuleDefinitionError
-
-        raise RuleDefinitionError(f"Great Expectations could not evaluate {res.exceptions}; fix those rules' kwargs")
     assert res.unexpected_index is not None
-    return {rid: np.asarray(ids, dtype=np.int64) for rid, ids in res.unexpected_index.items()}
+    by_id = {c.rule_id: c for c in checks}
+    fatal = {rid: msg for rid, msg in res.exceptions.items() if by_id[rid].rule.severity != "warn"}
+    if fatal:
+        desc = "; ".join(f"{rid}: {msg}" for rid, msg in fatal.items())
+        raise RuleEvaluationError(
+            f"validation failed, no output written: Great Expectations could not evaluate {desc}. "
+            "Fix those rules' kwargs (or the column's type), or set severity 'warn' to run without them.",
+            errors=fatal)
+    sink = _rule_errors.get()
+    out: dict[str, np.ndarray] = {}
+    for rid, ids in res.unexpected_index.items():
+        if rid in res.exceptions:  # warn rule that errored: no rows flagged, error reported
+            if sink is not None:
+                sink[rid] = res.exceptions[rid]
+            ids = []
+        out[rid] = np.asarray(ids, dtype=np.int64)
+    return out
 
 
 def validate_ruleset(data: Any, ruleset: RuleSet, *, engine: Literal["pandas", "spark"], row_ids: bool = False,

@@ -2,9 +2,11 @@
 
 Layout written under ``output_dir`` (the caller uploads it to the lake bucket root as-is)::
 
-    accepted/dataset=<ds>/ingest_date=<date>/<file-id>.parquet   source columns + source_key, source_row
-    rejected/dataset=<ds>/ingest_date=<date>/<file-id>.parquet   ... + comments, reject_reasons
+    accepted/dataset=<ds>/ingest_date=<date>/[<k>=<v>/...]<file-id>.parquet   source columns + source_key, source_row
+    rejected/dataset=<ds>/ingest_date=<date>/[<k>=<v>/...]<file-id>.parquet   ... + comments, reject_reasons
     reports/dataset=<ds>/run_id=<run_id>/validation_result.json  (+ data_docs/index.html)
+
+``[<k>=<v>/...]`` are the source's Hive partitions (``SourceFile.partitions``), kept as folders.
 
 ``<file-id>`` is sha1(source key)[:16]; both files are always written (possibly with 0 rows), so a
 re-run over the same input overwrites every file it wrote before and never duplicates rows. With
@@ -55,6 +57,10 @@ class ValidationOutcome:
     rules_used: dict[str, Any]
     duration_s: float
     warnings: list[str] = field(default_factory=list)
+    # rule id -> Great Expectations' message, for (warn) rules GE could not evaluate
+    rule_errors: dict[str, str] = field(default_factory=dict)
+    # text sources: the types accepted rows were cast to (rows failing a cast are rejected)
+    typed_columns: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,8 +79,9 @@ class _Core:
 
 
 def _rel_paths(dataset: str, src: SourceFile, run_id: str | None = None) -> tuple[str, str]:
+    hive = "".join(f"{k}={v}/" for k, v in src.partitions)  # the source's own partitions, kept
     run = f"run={run_id}/" if run_id else ""
-    part = f"dataset={dataset}/ingest_date={src.ingest_date}/{run}{src.file_id}.parquet"
+    part = f"dataset={dataset}/ingest_date={src.ingest_date}/{hive}{run}{src.file_id}.parquet"
     return f"accepted/{part}", f"rejected/{part}"
 
 
@@ -272,11 +279,62 @@ def _arrow_schema(df: Any) -> Any:
     return pa.schema(schema)
 
 
+# ------------------------------------------------------------------------------ result assembly
+_REGEX_RULES = frozenset({
+    "expect_column_values_to_match_regex", "expect_column_values_to_not_match_regex",
+    "expect_column_values_to_match_regex_list", "expect_column_values_to_not_match_regex_list",
+})
+
+
+def _disagreement_note(check: Check, engine: str, ours: int, ge: int, ge_error: str | None) -> str:
+    """Why Great Expectations' count for a rule differs from ours, in words a user can act on."""
+    if ge_error is not None:
+        return f"Great Expectations could not evaluate this rule ({ge_error}), so it has no count to compare"
+    if engine == "spark" and check.name in _REGEX_RULES:
+        return ("GE on Spark runs the regex through Java's rlike as written, while both our engines follow GE on "
+                "pandas (Python re); the flavours differ on non-ASCII whitespace (NBSP, em space, U+001C-U+001F), "
+                "Unicode \\w \\d \\b and line terminators. Ours is GE-on-pandas' answer; run with --engine "
+                "pandas to see GE agree (docs/quality.md, Semantics)")
+    if engine == "spark":
+        return (f"GE's Spark implementation of {check.name} differs from its pandas implementation, which both our "
+                f"engines follow; run with --engine pandas to compare with GE on pandas (docs/quality.md, Semantics)")
+    return (f"GE on pandas is the definition of this rule, so our native {check.name} is wrong here ({ours} vs "
+            f"{ge}): please report it with the rule and a sample of the data")
+
+
+def _per_rule(checks: list[Check], core: _Core, engine: str, rule_errors: dict[str, str]) -> list[dict[str, Any]]:
+    oracle = core.oracle
+    out = []
+    for c in checks:
+        ours = core.per_rule_failed[c.rule_id]
+        entry: dict[str, Any] = {
+            "rule_id": c.rule_id, "column": c.column, "name": c.name, "reject_msg": c.rule.reject_msg,
+            "severity": c.rule.severity, "failed_rows": ours,
+            "status": "errored" if c.rule_id in rule_errors else "evaluated",
+            "error": rule_errors.get(c.rule_id),
+            "ge_unexpected": None, "ge_agrees": None, "ge_note": None,
+        }
+        if oracle is not None and c.rule_id not in rule_errors:
+            ge = oracle.unexpected.get(c.rule_id)
+            ge_error = oracle.exceptions.get(c.rule_id)
+            entry["ge_unexpected"] = None if ge_error else ge
+            entry["ge_agrees"] = ge_error is None and ge == ours
+            if not entry["ge_agrees"]:
+                entry["ge_note"] = _disagreement_note(c, engine, ours, ge or 0, ge_error)
+        out.append(entry)
+    return out
+
+
 # --------------------------------------------------------------------------------------- API
 def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet, output_dir: Path | str,
                    engine: Engine, run_id: str, spark_master: str = "local[2]",
-                   with_oracle: bool = True, run_folder: bool = False) -> ValidationOutcome:
+                   with_oracle: bool = True, run_folder: bool = False,
+                   column_types: dict[str, Any] | None = None) -> ValidationOutcome:
     """Validate ``sources`` with ``ruleset`` and write the split under ``output_dir`` (path or URI).
+
+    ``column_types`` ({column: pyarrow type}, e.g. the crawler's Glue types): the accepted rows of
+    CSV sources are cast to them, and rows whose value fails a cast are rejected with the reason
+    ``REJECT:type:<column>:<type>`` (``quality_rules.typing_step``).
 
     Raises ``ValidationFailedError`` (nothing written) when a fail-severity rule breaches its
     ``max_failure_rate``; ``RuleDefinitionError`` when rules name missing columns;
@@ -305,18 +363,41 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
     docs_dir = work / docs_rel if with_oracle else None
     folder_run = run_id if run_folder else None
     try:
-        if engine == "pandas":
-            core = _run_pandas(dataset, sources, ruleset, stage, with_oracle, docs_dir, folder_run)
-        else:
-            core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master, work, folder_run)
+        from quality_rules.oracle import collect_rule_errors
+
+        with collect_rule_errors() as rule_errors:
+            if engine == "pandas":
+                core = _run_pandas(dataset, sources, ruleset, stage, with_oracle, docs_dir, folder_run)
+            else:
+                core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master, work,
+                                  folder_run)
         checks = ruleset.checks
-        per_rule = [{"rule_id": c.rule_id, "column": c.column, "name": c.name, "reject_msg": c.rule.reject_msg,
-                     "severity": c.rule.severity, "failed_rows": core.per_rule_failed[c.rule_id]} for c in checks]
+        per_rule = _per_rule(checks, core, engine, rule_errors)
+        typed: dict[str, str] = {}
+        text_sources = [src for src in sources if src.format == "csv"]
+        if column_types and text_sources:
+            from quality_rules.typing_step import apply_types, type_reason
+
+            cast_result = apply_types(stage, [(src.key, *_rel_paths(dataset, src, folder_run)) for src in text_sources],
+                                      column_types)
+            for key, n in cast_result.moved.items():
+                core.per_source[key]["accepted"] -= n
+                core.per_source[key]["rejected"] += n
+                core.rejected += n
+            typed = {c: str(t) for c, t in column_types.items()}
+            per_rule += [{"rule_id": f"{c}:type", "column": c, "name": "type_cast",
+                          "reject_msg": type_reason(c, column_types[c]), "severity": "reject", "failed_rows": n,
+                          "status": "evaluated", "error": None, "ge_unexpected": None, "ge_agrees": None,
+                          "ge_note": None} for c, n in cast_result.failed.items()]
         oracle_unexpected = core.oracle.unexpected if core.oracle else None
-        agrees = None if oracle_unexpected is None else all(
-            oracle_unexpected.get(c.rule_id) == core.per_rule_failed[c.rule_id] for c in checks)
+        compared = [p["ge_agrees"] for p in per_rule if p["ge_agrees"] is not None]
+        agrees = None if oracle_unexpected is None else all(compared)
         warn_msgs = [f"{c.rule_id} (warn) failed {core.per_rule_failed[c.rule_id]} rows"
                      for c in checks if c.rule.severity == "warn" and core.per_rule_failed[c.rule_id]]
+        warn_msgs += [f"{rid} (warn) was NOT checked: Great Expectations could not evaluate it: {msg}"
+                      for rid, msg in rule_errors.items()]
+        warn_msgs += [f"{p['rule_id']}: ours {p['failed_rows']} rows, Great Expectations {p['ge_unexpected']}: "
+                      f"{p['ge_note']}" for p in per_rule if p["ge_agrees"] is False]
         files = list(core.files)
         if docs_dir is not None and (docs_dir / "index.html").exists():
             stage.write_bytes(f"{docs_rel}/index.html", (docs_dir / "index.html").read_bytes())
@@ -327,7 +408,8 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
             accepted=core.rows_in - core.rejected, rejected=core.rejected, per_rule=per_rule,
             oracle_unexpected=oracle_unexpected, oracle_agrees=agrees, per_source=core.per_source,
             files=files, report_path=report_rel, rules_used=ruleset.to_dict(),
-            duration_s=round(time.monotonic() - t0, 3), warnings=warn_msgs,
+            duration_s=round(time.monotonic() - t0, 3), warnings=warn_msgs, rule_errors=dict(rule_errors),
+            typed_columns=typed,
         )
         report = {"outcome": outcome.to_dict(),
                   "sources": [s.to_dict() for s in sources],

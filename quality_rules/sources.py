@@ -41,6 +41,9 @@ class SourceFile:
     format: Format
     compression: Compression
     ingest_date: str  # YYYY-MM-DD
+    # the source's Hive partitions (``year=2013/month=1`` folders), in folder order: the split keeps
+    # them as partition folders of its output, so accepted_/rejected_ tables have them as columns
+    partitions: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.format not in ("csv", "jsonl", "parquet"):
@@ -56,14 +59,18 @@ class SourceFile:
         return hashlib.sha1(self.key.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "path": str(self.path), "format": self.format,
-                "compression": self.compression, "ingest_date": self.ingest_date}
+        out = {"key": self.key, "path": str(self.path), "format": self.format,
+               "compression": self.compression, "ingest_date": self.ingest_date}
+        if self.partitions:
+            out["partitions"] = [list(p) for p in self.partitions]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "SourceFile":
         path = d["path"] if "://" in str(d["path"]) else Path(d["path"])
         return cls(key=d["key"], path=path, format=d.get("format", "csv"),
-                   compression=d.get("compression", "none"), ingest_date=d["ingest_date"])
+                   compression=d.get("compression", "none"), ingest_date=d["ingest_date"],
+                   partitions=tuple((str(k), str(v)) for k, v in d.get("partitions") or ()))
 
 
 def _open_bytes(src: SourceFile):

@@ -261,6 +261,9 @@ class LocalWarehouse:
         duck_sql = ";\n".join(sqlglot.transpile(sql, read="redshift", write="duckdb"))
         con = self._connect()
         try:
+            # Redshift: integer / integer truncates toward zero; any division by zero is an error
+            con.execute("SET integer_division = true")
+            con.execute("SET error_on_division_by_zero = true")
             table = con.sql(duck_sql).to_arrow_table()
         except duckdb.Error as err:
             raise WarehouseError(f"query failed: {err}\n  Redshift SQL: {sql}\n  DuckDB SQL: {duck_sql}") from err

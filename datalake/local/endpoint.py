@@ -114,6 +114,8 @@ def serve(host: str, port: int, journal: Path | None = None) -> BaseWSGIServer:
     """
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _patch_moto()
+    from datalake.local.athena_api import LocalQueryApi  # Athena / Redshift Data API run SQL locally
+
     app: Any = MemoisedDispatcher()
     if journal is not None:
         from datalake.local.journal import Journal, JournalMiddleware
@@ -121,6 +123,9 @@ def serve(host: str, port: int, journal: Path | None = None) -> BaseWSGIServer:
         from datalake_base.settings import get_settings
 
         app = JournalMiddleware(app, Journal(journal, fsync=get_settings().local_journal_fsync))
+    # Outside the journal: a query is not a mutation to replay; the result CSV it writes comes back
+    # through this server as an S3 PUT and is journaled like any other.
+    app = LocalQueryApi(app, f"http://{host}:{port}")
     server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
     threading.Thread(target=server.serve_forever, name="endpoint", daemon=True).start()
     return server

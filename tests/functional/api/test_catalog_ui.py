@@ -96,3 +96,17 @@ def test_the_dataset_page_and_the_api_show_the_run_history_with_a_failure_reason
     assert [r["run_id"] for r in api] == ["20261125T110000000-bbbbbb", "20261125T100000000-aaaaaa"]
     assert api[1]["error"]["step"] == "validate" and "pk" not in api[1]
     assert browser.get("/datasets/nope/runs", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+
+
+def test_dataset_page_says_where_great_expectations_differs_and_why(browser, local_settings):
+    store = catalog_components.catalog_store(local_settings)
+    store.update_dataset("jobs", {"validation": {
+        "run_id": "r1", "engine": "spark", "rows_in": 5, "accepted": 3, "rejected": 2, "oracle_agrees": False,
+        "per_rule": {"R:ws": 3, "R:org": 1, "W:between": 0},
+        "ge_disagreements": {"R:ws": {"ours": 3, "ge": 1, "why": "GE on Spark runs the regex through Java's rlike"}},
+        "rule_errors": {"W:between": "Column values, min_value, and max_value must either be None or of the same type."}}})
+    _sign_in(browser)
+    page = browser.get("/ui/datasets/jobs").text
+    assert "differs: GE 1" in page and "Java&#39;s rlike" in page
+    assert "errored, not checked" in page and "of the same type" in page
+    assert page.count("agrees</td>") == 1  # R:org

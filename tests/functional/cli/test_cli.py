@@ -109,3 +109,26 @@ def test_status_with_the_lake_endpoint_exported_but_the_lake_down_says_not_runni
     result = CliRunner().invoke(main, ["status"], catch_exceptions=False)
 
     assert result.exit_code == 1 and "not running" in result.output and "Could not connect" not in result.output
+
+
+def test_query_json_keeps_numbers_and_stats_report_the_scan(run):
+    code, out = run("query", "SELECT 5 / 2 AS q, sum(x) AS s, CAST(1.50 AS decimal(3,2)) AS d "
+                    "FROM (VALUES 1, 2) AS t(x)", "--format", "json", "--stats")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["rows"] == [{"q": 2, "s": 3, "d": 1.5}]  # Trino integer division; numbers, not strings
+    assert {"data_scanned_bytes", "files_opened", "partitions_pruned", "total_ms"} <= set(doc["statistics"])
+
+
+def test_rules_put_refuses_an_invalid_regex_in_one_line(run, tmp_path):
+    rules = [{"id": "jobs-type", "dataset_name": "jobs", "column_name": "job_type", "rules": [
+        {"name": "expect_column_values_to_match_regex", "kwargs": {"regex": "([a-z"}, "reject_msg": "R"}]}]
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(rules))
+    code, out = run("rules", "put", str(path))
+    assert code == 1 and "not a valid regular expression" in out and "Traceback" not in out
+
+
+def test_warehouse_query_runs_redshift_sql(run):
+    code, out = run("warehouse", "query", "SELECT 7 / 2 AS q", "--format", "json")
+    assert code == 0 and json.loads(out) == [{"q": 3}]

@@ -104,8 +104,9 @@ def test_only_partitions_whose_files_or_rules_changed_are_validated_again(lake, 
 
     assert second.dates == ["2026-11-26"] and second.outcome.rows_in == 200
     keys = _split_keys(lake)
-    assert any(f"ingest_date=2026-11-25/run={first.outcome.run_id}/" in k for k in keys)
-    assert any(f"ingest_date=2026-11-26/run={second.outcome.run_id}/" in k for k in keys)
+    # the source's own Hive partition (batch=) is kept under the ingest date
+    assert any(f"ingest_date=2026-11-25/batch=1/run={first.outcome.run_id}/" in k for k in keys)
+    assert any(f"ingest_date=2026-11-26/batch=2/run={second.outcome.run_id}/" in k for k in keys)
     total = first.outcome.accepted + second.outcome.accepted
     assert run_query(lake, "SELECT count(*) FROM accepted_jobs").rows[0][0] == total
     ds = catalog_components.catalog_store(lake).get_dataset("jobs")["validation"]
@@ -154,3 +155,17 @@ def test_a_new_file_in_a_validated_partition_is_validated_alone_and_the_rest_car
     assert (ds["rows_in"], ds["accepted"]) == (1800, total)
     rec = catalog_components.catalog_store(lake).get_object("jobs", lake.landing_bucket, KEY, None)
     assert rec["validation"]["run_id"] == second.outcome.run_id and rec["validation"]["accepted"] == first.accepted
+
+
+def test_a_warn_rule_ge_cannot_evaluate_is_named_on_the_dataset_record(lake):
+    # numeric bounds on a CSV (string) column: GE raises inside its metric; a warn rule runs on, reported
+    rules_store(lake).put_items([{"id": "jobs-location-between", "dataset_name": "jobs", "column_name": "location",
+                                  "rules": [{"name": "expect_column_values_to_be_between",
+                                             "kwargs": {"min_value": 1, "max_value": 5},
+                                             "reject_msg": "W:location_between", "severity": "warn"}]}])
+    result = validate_dataset(lake, "jobs", engine="pandas")
+
+    assert "jobs-location-between" in {i["id"] for i in result.outcome.rules_used["items"]}
+    ds = catalog_components.catalog_store(lake).get_dataset("jobs")
+    assert "of the same type" in ds["validation"]["rule_errors"]["W:location_between"]
+    assert ds["validation"]["ge_disagreements"] == {}

@@ -162,9 +162,45 @@ def test_csv_raw_table_is_read_by_position_with_glue_types(lake, engine):
     assert result.rows == [
         ("u1", 10, dt.date(2024, 1, 5), "hello"),
         ("u2", None, dt.date(2024, 1, 6), ""),
-        ("u3", 32, dt.date(2024, 1, 7), "a, b"),
+        ("u3", 32, dt.date(2024, 1, 7), '"a'),  # LazySimpleSerDe: quotes mean nothing, the comma splits
     ]
     assert result.to_arrow().schema.field("salary").type == pa.int32()
+
+
+def test_lazy_simple_serde_reads_bad_numbers_as_null_and_short_lines_padded(lake, engine):
+    lake.create_table("lazy", [("id", "string"), ("n", "bigint"), ("ts", "timestamp")], prefix="raw/lazy", fmt="csv",
+                      serde_params={"field.delim": ","})
+    lake.put_bytes("raw/lazy/a.csv", b"a,12,2024-01-02 03:04:05\nb,x1,\nc\n")
+    rows = engine.query("SELECT id, n, ts FROM lazy ORDER BY id", database=DATABASE).rows
+    assert rows == [("a", 12, dt.datetime(2024, 1, 2, 3, 4, 5)), ("b", None, None), ("c", None, None)]
+
+
+def _open_csv_table(lake: Lake, name: str, columns: list[tuple[str, str]], body: bytes) -> None:
+    lake.create_table(name, columns, prefix=f"raw/{name}", fmt="csv",
+                      serde_params={"separatorChar": ",", "quoteChar": '"'})
+    t = lake.glue.get_table(DatabaseName=DATABASE, Name=name)["Table"]
+    sd = t["StorageDescriptor"]
+    sd["SerdeInfo"]["SerializationLibrary"] = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+    lake.glue.update_table(DatabaseName=DATABASE, TableInput={k: t[k] for k in ("Name", "Parameters", "PartitionKeys",
+                                                                             "TableType")} | {"StorageDescriptor": sd})
+    lake.put_bytes(f"raw/{name}/a.csv", body)
+
+
+def test_open_csv_serde_honours_quotes(lake, engine):
+    _open_csv_table(lake, "quoted", [("id", "string"), ("note", "string")], b'"u1","a, b"\n"u2",""\n')
+    assert engine.query("SELECT id, note FROM quoted ORDER BY id", database=DATABASE).rows == [("u1", "a, b"), ("u2", "")]
+
+
+def test_open_csv_serde_fails_where_athena_fails(lake, engine):
+    # AWS: OpenCSVSerde reads no empty numeric field and no text timestamp; local mode must fail too
+    _open_csv_table(lake, "strict", [("id", "string"), ("n", "bigint")], b'"u1","1"\n"u2",""\n')
+    with pytest.raises(Exception, match="HIVE_BAD_DATA: Error parsing field value '' for field 1"):
+        engine.query("SELECT sum(n) FROM strict", database=DATABASE)
+    _open_csv_table(lake, "stamps", [("id", "string"), ("ts", "timestamp")], b'"u1","2024-01-02 03:04:05"\n')
+    with pytest.raises(Exception, match="UNIX milliseconds"):
+        engine.query("SELECT ts FROM stamps", database=DATABASE)
+    _open_csv_table(lake, "millis", [("id", "string"), ("ts", "timestamp")], b'"u1","1704164645000"\n')
+    assert engine.query("SELECT ts FROM millis", database=DATABASE).rows == [(dt.datetime(2024, 1, 2, 3, 4, 5),)]
 
 
 def test_json_lines_table_is_read_by_name(lake, engine):

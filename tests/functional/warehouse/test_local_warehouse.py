@@ -18,6 +18,7 @@ from warehouse import (
     LocalWarehouse,
     LoadError,
     build_warehouse,
+    WarehouseError,
     redshift_type,
 )
 
@@ -172,3 +173,14 @@ def test_rows_of_sources_no_longer_kept_are_deleted(wh, put):
     assert deleted == 1
     assert wh.query("SELECT source_key, count(*) FROM dq.t GROUP BY 1").rows == [("a", 2)]
     assert wh.delete_missing(schema="dq", table="absent", key_column="source_key", keep=[]) == 0
+
+
+def test_queries_divide_integers_as_redshift_does(wh):
+    # Redshift: integer / integer truncates toward zero; numeric division keeps the fraction
+    res = wh.query("SELECT 7 / 2 AS a, -7 / 2 AS b, 7 / 2.0 AS c, CAST(9 AS BIGINT) / 4 AS d")
+    assert res.rows[0][:2] == (3, -3) and float(res.rows[0][2]) == 3.5 and res.rows[0][3] == 2
+
+
+def test_division_by_zero_fails_as_in_redshift(wh):
+    with pytest.raises(WarehouseError, match="[Dd]ivision by zero"):
+        wh.query("SELECT 1 / 0")

@@ -115,3 +115,29 @@ def test_spark_without_java_says_what_to_install(monkeypatch):
     monkeypatch.setattr("pyspark.sql.SparkSession.getActiveSession", lambda: None)
     with pytest.raises(SparkUnavailableError, match="openjdk-17-jre-headless"):
         spark_session.get_spark("local[1]")
+
+
+@pytest.mark.parametrize(("name", "kwargs", "match"), [
+    ("expect_column_values_to_match_regex", {"regex": "([a-z"}, r"not a valid regular expression"),
+    ("expect_column_values_to_not_match_regex", {"regex": 5}, r"regex must be a string"),
+    ("expect_column_values_to_match_regex_list", {"regex_list": ["ok", "(b"]}, r"regex_list\[1\] '\(b'"),
+    ("expect_column_value_lengths_to_be_between", {"min_value": "3", "max_value": 5}, r"whole number"),
+    ("expect_column_value_lengths_to_be_between", {"min_value": 1.5}, r"whole number"),
+    ("expect_column_value_lengths_to_equal", {"value": "3"}, r"whole number"),
+    ("expect_column_values_to_be_between", {"min_value": 5, "max_value": 1}, r"greater than max_value"),
+    ("expect_column_values_to_match_like_pattern", {"like_pattern": 5}, r"like_pattern must be a string"),
+])
+def test_rules_put_refuses_what_would_only_fail_mid_run(name, kwargs, match):
+    # GE 1.24 itself accepts every one of these kwargs; they would crash or mislead at validation time.
+    item = {**REFERENCE_ITEM, "column_name": "job_type", "rules": [{"name": name, "kwargs": kwargs, "reject_msg": "R"}]}
+    with pytest.raises(RuleDefinitionError, match=match):
+        RuleSet.from_items("job_reqs", [item])
+
+
+def test_valid_regexes_and_lengths_still_pass_the_early_checks():
+    item = {**REFERENCE_ITEM, "column_name": "job_type", "rules": [
+        {"name": "expect_column_values_to_match_regex_list", "kwargs": {"regex_list": [r"\s++", r".*Full.*Time"]},
+         "reject_msg": "R1"},
+        {"name": "expect_column_value_lengths_to_be_between", "kwargs": {"min_value": 1, "max_value": 60},
+         "reject_msg": "R2"}]}
+    assert len(RuleSet.from_items("job_reqs", [item]).checks) == 2
