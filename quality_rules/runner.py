@@ -263,7 +263,7 @@ def _merge_parquet(src: Store, parts: list[str], dest: Store, dest_rel: str, sch
     schema = schema.remove_metadata()
     keep = [f.name for f in schema if f.name not in drop]
     out_schema = __import__("pyarrow").schema([schema.field(n) for n in keep])
-    with dest.fs.open_output_stream(dest.path(dest_rel)) as sink, \
+    with dest.fs.open_output_stream(dest.path(dest_rel), compression=None) as sink, \
             pq.ParquetWriter(sink, out_schema, compression="snappy") as writer:
         for part in parts:
             pf = pq.ParquetFile(src.fs.open_input_file(src.path(part)))

@@ -78,7 +78,8 @@ def _open_bytes(src: SourceFile):
         from quality_rules.storage import Store
 
         store = Store.at(src.path)
-        raw = store.fs.open_input_stream(store.root)  # streamed, never copied to disk
+        # streamed, never copied to disk; compression=None: pyarrow would otherwise gunzip a '.gz' name itself
+        raw = store.fs.open_input_stream(store.root, compression=None)
         return gzip.GzipFile(fileobj=raw, mode="rb") if src.compression == "gzip" else raw
     return gzip.open(src.path, "rb") if src.compression == "gzip" else open(src.path, "rb")
 

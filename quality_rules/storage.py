@@ -103,11 +103,11 @@ class Store:
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         self.makedirs(posixpath.dirname(rel))
-        with self.fs.open_output_stream(self.path(rel)) as out:
+        with self.fs.open_output_stream(self.path(rel), compression=None) as out:
             out.write(data)
 
     def read_bytes(self, rel: str) -> bytes:
-        with self.fs.open_input_stream(self.path(rel)) as f:
+        with self.fs.open_input_stream(self.path(rel), compression=None) as f:
             return f.read()
 
     def delete_tree(self, rel: str = "") -> None:
