@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +25,8 @@ from datalake.exceptions import LocalLakeError
 from datalake_base.settings import Settings
 
 # Derived local stores: kept with a saved lake (they match it), cleared when the lake starts empty.
-DERIVED = ("search.sqlite3", "search.sqlite3-wal", "search.sqlite3-shm", "warehouse.duckdb", "warehouse.duckdb.wal")
+DERIVED = ("search.tantivy", "search.sqlite3", "search.sqlite3-wal", "search.sqlite3-shm", "warehouse.duckdb",
+           "warehouse.duckdb.wal")
 PROGRESS = "progress.json"
 
 # Receives the daemon's progress.json: {"phase": "restore"|"export", "step", "done", "total"}.
@@ -105,7 +107,10 @@ def up(settings: Settings, timeout: float = 90, progress: OnProgress | None = No
     state.mkdir(parents=True, exist_ok=True)
     if not snapshot.exists(settings):  # the endpoint starts empty, so derived stores start empty too
         for name in DERIVED:
-            (state / name).unlink(missing_ok=True)
+            if (state / name).is_dir():
+                shutil.rmtree(state / name)
+            else:
+                (state / name).unlink(missing_ok=True)
     (state / PROGRESS).unlink(missing_ok=True)
     log = open(state / "daemon.log", "ab")
     proc = subprocess.Popen(

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from catalog.api import create_app
 from catalog.indexer import doc_id, to_search_doc
-from catalog.search.embedded import SqliteSearchIndex
+from catalog.search.embedded import TantivySearchIndex
 from catalog.ui import COOKIE
 from datalake_base import aws
 from catalog import components as catalog_components
@@ -28,7 +28,7 @@ def browser(local_settings, tmp_path):
     components.arrivals(local_settings).process(ObjectEvent(
         kind="created", bucket=local_settings.landing_bucket, key=HOSTILE, event_name="ObjectCreated:Put",
         event_time="2026-11-25T10:00:00Z", source="s3"))
-    index = SqliteSearchIndex(tmp_path / "search.sqlite3")
+    index = TantivySearchIndex(tmp_path / "search.tantivy")
     index.ensure()
     store = catalog_components.catalog_store(local_settings)
     for item in [*store.list_objects("jobs"), store.get_dataset("jobs")]:

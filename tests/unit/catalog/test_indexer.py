@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from catalog import indexer
-from catalog.search.embedded import SqliteSearchIndex
+from catalog.search.embedded import TantivySearchIndex
 from catalog.store import serialize
 from datalake.local.context import LocalContext
 
@@ -32,7 +32,7 @@ KEYS_ONLY = {"pk": "DS#jobs", "sk": "#DATASET"}
 
 @pytest.fixture
 def index(tmp_path, monkeypatch):
-    idx = SqliteSearchIndex(tmp_path / "s.sqlite3")
+    idx = TantivySearchIndex(tmp_path / "search")
     idx.ensure()
     monkeypatch.setattr(indexer, "_index", lambda: idx)
     return idx
