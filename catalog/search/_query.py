@@ -271,14 +271,6 @@ def fuzzy_distance(term: str) -> int:
     return 1 if len(term) < 9 else 2
 
 
-_REGEX_META = re.compile(r"([\\.+*?()|\[\]{}^$#&\-~])")
-
-
-def regex_escape(text: str) -> str:
-    """Escape text for a term-dictionary regex (Rust regex syntax: only its metacharacters)."""
-    return _REGEX_META.sub(r"\\\1", text)
-
-
 def group_by_dataset(hits: list[SearchHit], files_per_dataset: int = 5) -> list[dict[str, Any]]:
     """Hits grouped as an analyst reads them: one entry per dataset, in order of its best hit,
     carrying the dataset's own hit (if it matched) and its best-ranked matching files."""

@@ -345,3 +345,11 @@ def test_unicode_text_is_found_case_insensitively(search_index: SearchIndex) -> 
     assert ids(search_index.search("übersicht")) == ["u"]
     assert ids(search_index.search("日本")) == ["u"]
     assert ids(search_index.search("MÉTÉO")) == ["u"]
+
+
+def test_substrings_of_any_length_match_but_never_across_two_column_names(search_index: SearchIndex) -> None:
+    search_index.upsert("u", object_doc("web", "k.csv", columns=[{"name": "url", "type": "string"},
+                                                                  {"name": "abc", "type": "string"}]))
+    for text in ("rl", "l", "url", "bc"):
+        assert ids(search_index.search(text)) == ["u"], text
+    assert search_index.search("urlabc") == [] and search_index.search("lab") == []

@@ -83,7 +83,6 @@ from catalog.search._query import (  # noqa: E402
     fuzzy_distance,
     group_by_dataset,
     quality_verdict,
-    regex_escape,
     sort_key,
 )
 
@@ -114,13 +113,6 @@ def test_sort_key_orders_datasets_then_newest_then_id() -> None:
 
 def test_fuzzy_distance_grows_with_the_term() -> None:
     assert [fuzzy_distance("x" * n) for n in (4, 5, 8, 9, 20)] == [0, 1, 1, 2, 2]
-
-
-def test_regex_escape_leaves_only_literals() -> None:
-    import re
-
-    text = r"a.b*c+d?(e)|[f]{g}^h$i#j&k-l~m\n"
-    assert re.fullmatch(regex_escape(text), text)
 
 
 def test_unknown_filter_lists_the_valid_fields() -> None:
