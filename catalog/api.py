@@ -11,12 +11,13 @@ import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from catalog.browse import parse_search_params, run_search
 from catalog.exceptions import DatasetNotFound
-from catalog.search import SearchIndex
+from catalog.search import SearchIndex, UnknownFilterError
 from catalog.store import CatalogStore
 from catalog.ui import LoginRequired, ui_router
 
@@ -50,6 +51,10 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
     async def _not_found(_: Request, exc: LookupError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
+    @app.exception_handler(UnknownFilterError)
+    async def _unknown_filter(_: Request, exc: UnknownFilterError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "valid_filters": exc.valid}, status_code=400)
+
     @app.exception_handler(ValueError)
     async def _bad_request(_: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
@@ -70,10 +75,12 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
         return {"dataset": _public(ds or {}), "files": [_public(f) for f in files]}
 
     @api.get("/search")
-    def search_catalog(idx: Search, q: str = "", dataset: str | None = None, status_: Annotated[
-            str | None, Query(alias="status")] = None, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:
-        hits = idx.search(q, dataset=dataset, status=status_, limit=limit)
-        return [{"id": h.id, "score": h.score, "doc": h.doc, "highlights": h.highlights} for h in hits]
+    def search_catalog(request: Request, idx: Search, q: str = "") -> dict[str, Any]:
+        """Ranked hits (datasets first), grouped by dataset, with totals and facet counts; ``page``, ``per_page``.
+
+        Every other query parameter is a filter: ``kind dataset status format owner tag
+        partition_key quality`` (repeat one for OR). Any other name is a 400 listing these."""
+        return run_search(idx, parse_search_params(request.query_params.multi_items()))
 
     @api.get("/rules/{dataset}")
     def get_rules(dataset: str, r: Rules, version: int | None = None) -> dict[str, Any]:

@@ -5,12 +5,16 @@ tantivy intersects term dictionaries (FSTs) with regex/fuzzy automata and answer
 queries in milliseconds, with typo tolerance and facet aggregations built in.
 
 What is indexed, per document (values derived in ``_query`` so OpenSearch sees the same):
-``name`` (lower-cased dataset name: exact and prefix), ``names`` (names and their words, for
-typo tolerance), ``text`` (words of tags/metadata/owner/description), and ``name_tri``,
-``cols_tri``, ``key_tri``: the lower-cased values cut into the 3-character pieces starting at
-every position, with positions. A substring of 3+ characters is then a phrase query over its
-trigrams and a shorter one a prefix of some piece, instead of a regex scan over every key (which
-cost ~40 ms at 100k keys). Then the filter fields (fast, for facets) and ``sortkey``.
+``name`` and ``cols`` (lower-cased dataset and column names), ``names`` (names and their words,
+for typo tolerance), ``text`` (words of tags/metadata/owner/description), ``key_tri`` (the
+lower-cased key cut into the 3-character pieces starting at every position, with positions), the
+filter fields (fast, for facets) and ``sortkey``.
+
+Substrings without regex scans (a ``.*x.*`` regex over 100k keys cost ~40 ms per query):
+* names and columns: the distinct values are few, so they are read from the term dictionary once
+  per commit (``_Vocabulary``), matched in Python, and queried as exact terms;
+* keys: a term of 3+ characters is a phrase query over its trigrams, a shorter one the prefix of
+  some piece.
 
 Ranking follows ``SearchIndex``: constant scores per tier, ``dis_max`` per term, summed. Tantivy
 breaks score ties by document address, not by our tie-break, so when equal scores straddle the
@@ -57,7 +61,7 @@ from catalog.search.base import SearchIndex
 from catalog.search.exceptions import BulkIndexError, InvalidDocumentError, SchemaMismatchError, SearchUnavailableError
 from catalog.search.types import FILTER_FIELDS, FacetField, SearchHit, SearchPage
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 META_FILE = "datalake-search.json"
 _BATCH = 5_000
 _MAX_TIE_COMBOS = 64  # beyond this the tie order within the boundary score is approximate
@@ -68,17 +72,42 @@ def _schema() -> tantivy.Schema:
     sb.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
     sb.add_bytes_field("body", stored=True)
     sb.add_text_field("sortkey", tokenizer_name="raw", fast=True, index_option="basic")
-    for field in ("name", "names"):
+    for field in ("name", "cols", "names"):
         sb.add_text_field(field, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("text", tokenizer_name="whitespace", index_option="basic")
-    for field in ("name_tri", "cols_tri", "key_tri"):
-        sb.add_text_field(field, tokenizer_name="raw", index_option="position")
+    sb.add_text_field("key_tri", tokenizer_name="raw", index_option="position")
     for field in FILTER_FIELDS:
         sb.add_text_field(field, tokenizer_name="raw", fast=True, index_option="basic")
     return sb.build()
 
 
 SCHEMA = _schema()
+
+
+class _Vocabulary:
+    """Distinct dataset and column names, read from the term dictionary once per commit.
+
+    The commit is recognised by the index's ``meta.json`` (rewritten by every commit, in any
+    process). Terms of deleted documents may linger until a merge: querying them finds nothing."""
+
+    FIELDS = ("name", "cols")
+
+    def __init__(self) -> None:
+        self._stamp: tuple[int, int, int] | None = None
+        self._values: dict[str, list[str]] = {}
+
+    def stamp(self, path: Path) -> tuple[int, int, int] | None:
+        try:
+            st = (path / "meta.json").stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size  # replaced by a rename on commit: a new inode
+
+    def get(self, stamp: tuple[int, int, int] | None, s: tantivy.Searcher) -> dict[str, list[str]]:
+        if stamp is None or stamp != self._stamp:
+            self._values = {f: [t for t, _ in s.terms_with_prefix(f, "")] for f in self.FIELDS}
+            self._stamp = stamp
+        return self._values
 
 
 class TantivySearchIndex(SearchIndex):
@@ -88,6 +117,7 @@ class TantivySearchIndex(SearchIndex):
         self._writer_heap = writer_heap
         self._index: tantivy.Index | None = None
         self._lock = threading.Lock()
+        self._vocabulary = _Vocabulary()
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -219,6 +249,7 @@ class TantivySearchIndex(SearchIndex):
         wanted = check_facets(facets)
         filt = _filter_clauses(check_filters(filters))
         terms = parse_terms(text)
+        stamp = self._vocabulary.stamp(self.path)  # before the reload: the vocabulary is never older
         s = self._searcher()
         if not terms:
             q = Query.boolean_query([(Occur.Must, c) for c in filt]) if filt else Query.all_query()
@@ -226,12 +257,14 @@ class TantivySearchIndex(SearchIndex):
             hits = [SearchHit(id=i, score=0.0, doc=d) for i, d in (_load(s, a) for _, a in res.hits)]
             total = res.count
         else:
-            q = _text_query(terms, filt)
-            hits, total = self._ranked(s, q, terms, filt, offset, limit)
+            vocab = self._vocabulary.get(stamp, s)
+            per_term = [_term_tiers(t, vocab) for t in terms]
+            q = _text_query(per_term, filt)
+            hits, total = self._ranked(s, q, terms, per_term, filt, offset, limit)
         return SearchPage(hits=hits, total=total or 0, offset=offset, limit=limit, facets=_facets(s, q, wanted))
 
-    def _ranked(self, s: tantivy.Searcher, q: Query, terms: list[str], filt: list[Query],
-                offset: int, limit: int) -> tuple[list[SearchHit], int]:
+    def _ranked(self, s: tantivy.Searcher, q: Query, terms: list[str], per_term: list[list[tuple[Tier, Query]]],
+                filt: list[Query], offset: int, limit: int) -> tuple[list[SearchHit], int]:
         window = offset + limit
         res = s.search(q, window, count=True)
         top = [(score, *_load(s, addr)) for score, addr in res.hits]
@@ -239,7 +272,7 @@ class TantivySearchIndex(SearchIndex):
         if len(top) == window and total > window:
             boundary = min(score for score, _, _ in top)
             above = [t for t in top if t[0] > boundary]
-            eq = _equal_score_query(terms, boundary, filt)
+            eq = _equal_score_query(per_term, boundary, filt)
             if eq is not None:
                 # Every document scoring above the boundary is in ``top``; of those at the
                 # boundary, tantivy kept arbitrary ones: fetch the first by our tie-break instead.
@@ -280,8 +313,9 @@ def _document(doc_id: str, doc: dict[str, Any]) -> tantivy.Document:
     for n in name_values(doc):
         d.add_text("names", n)
     d.add_text("text", " ".join(text_words(doc)))
-    _trigram_field(d, "name_tri", [name])
-    _trigram_field(d, "cols_tri", [c["name"].lower() for c in doc.get("columns") or [] if c.get("name")])
+    for c in doc.get("columns") or []:
+        if c.get("name"):
+            d.add_text("cols", c["name"].lower())
     _trigram_field(d, "key_tri", [k] if (k := (doc.get("key") or "").lower()) else [])
     for field, values in filter_values(doc).items():
         for v in values:
@@ -322,16 +356,21 @@ def _substring(field: str, term: str) -> Query:
     return Query.phrase_query(SCHEMA, field, picked)
 
 
-def _tier_clause(term: str, tier: Tier) -> Query | None:
-    """Documents where ``term`` reaches ``tier`` (None: the tier cannot apply to this term)."""
+def _names_containing(field: str, term: str, vocab: dict[str, list[str]]) -> Query | None:
+    matching = [v for v in vocab[field] if term in v]
+    return Query.term_set_query(SCHEMA, field, matching) if matching else None
+
+
+def _tier_clause(term: str, tier: Tier, vocab: dict[str, list[str]]) -> Query | None:
+    """Documents where ``term`` reaches ``tier`` (None: no document can)."""
     if tier == "name_exact":
         return Query.term_query(SCHEMA, "name", term)
     if tier == "name_prefix":
         return _prefix("name", term)
     if tier == "name_substring":
-        return _substring("name_tri", term)
+        return _names_containing("name", term, vocab)
     if tier == "column":
-        return _substring("cols_tri", term)
+        return _names_containing("cols", term, vocab)
     if tier == "name_fuzzy":
         distance = fuzzy_distance(term)
         return Query.fuzzy_term_query(SCHEMA, "names", term, distance, True, False) if distance else None
@@ -344,22 +383,22 @@ def _tier_clause(term: str, tier: Tier) -> Query | None:
     return _substring("key_tri", term)
 
 
-def _term_tiers(term: str) -> list[tuple[Tier, Query]]:
-    return [(t, c) for t in TIERS if (c := _tier_clause(term, t)) is not None]
+def _term_tiers(term: str, vocab: dict[str, list[str]]) -> list[tuple[Tier, Query]]:
+    return [(t, c) for t in TIERS if (c := _tier_clause(term, t, vocab)) is not None]
 
 
-def _text_query(terms: list[str], filt: list[Query]) -> Query:
+def _text_query(per_term: list[list[tuple[Tier, Query]]], filt: list[Query]) -> Query:
     must = [
-        Query.disjunction_max_query([Query.const_score_query(c, float(TIER_WEIGHTS[t])) for t, c in _term_tiers(term)], 0.0)
-        for term in terms
+        Query.disjunction_max_query([Query.const_score_query(c, float(TIER_WEIGHTS[t])) for t, c in tiers], 0.0)
+        if tiers else Query.empty_query()
+        for tiers in per_term
     ]
     return Query.boolean_query([(Occur.Must, q) for q in must + filt])
 
 
-def _equal_score_query(terms: list[str], score: float, filt: list[Query]) -> Query | None:
+def _equal_score_query(per_term: list[list[tuple[Tier, Query]]], score: float, filt: list[Query]) -> Query | None:
     """Documents whose score is exactly ``score``: for each split of the score into one tier
     per term, every term reaches its tier and no better one. None when there are too many splits."""
-    per_term = [_term_tiers(t) for t in terms]
     combos = [c for c in itertools.product(*(range(len(p)) for p in per_term))
               if sum(TIER_WEIGHTS[per_term[i][k][0]] for i, k in enumerate(c)) == score]
     if not combos or len(combos) > _MAX_TIE_COMBOS:
