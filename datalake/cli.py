@@ -264,6 +264,44 @@ def search(text: str, dataset: str | None, status: str | None, limit: int, as_js
 
 
 @main.command()
+@click.option("--batch", default=1000, show_default=True, help="Documents per index write.")
+def reindex(batch: int) -> None:
+    """Rebuild the search index from the catalog table (switch backends, recover a lost index)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from catalog import components as catalog_components
+    from catalog.reindex import reindex as rebuild
+    from catalog.search import SchemaMismatchError, build_search_index
+
+    s = _settings()
+    _require_lake(s)
+    index = build_search_index(s)
+    with _errors():
+        try:
+            index.ensure()
+        except SchemaMismatchError as exc:
+            path = getattr(index, "path", None)
+            if path is None:  # OpenSearch: the mapping is changed by naming a new index
+                raise
+            import shutil
+
+            err.print(f"{exc}\nrebuilding {path} from scratch")
+            shutil.rmtree(path)
+            index = build_search_index(s)
+        bar = Progress(TextColumn("indexing catalog"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=console, transient=False)
+        with bar:
+            task = bar.add_task("reindex", total=None)
+            result = rebuild(catalog_components.catalog_store(s), index, batch=batch,
+                             on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"indexed {result.indexed} document(s) into the {s.search_backend} search index")
+    if result.failed:
+        for i, reason in list(result.failed.items())[:10]:
+            err.print(f"not indexed: {i}: {reason}")
+        raise click.ClickException(f"{len(result.failed)} document(s) could not be indexed (listed above)")
+
+
+@main.command()
 @click.argument("dataset")
 def crawl(dataset: str) -> None:
     """Infer DATASET's schema from its files and register its Glue table and partitions."""
