@@ -450,14 +450,82 @@ def _print_result(columns: list[str], rows: list[tuple], fmt: str) -> None:
         console.print(t)
 
 
+@main.group()
+def users() -> None:
+    """Catalog users: named tokens with a role (reader, editor, admin) and dataset grants."""
+
+
+def _datasets_option(value: str | None) -> list[str] | None:
+    return None if value in (None, "*") else [d.strip() for d in value.split(",") if d.strip()]
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["reader", "editor", "admin"]), required=True)
+@click.option("--datasets", help="Comma-separated datasets this user may see (default: all; admins see all).")
+def users_add(name: str, role: str, datasets: str | None) -> None:
+    """Create user NAME and print its token once (only a hash is stored)."""
+    from catalog import components as catalog_components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        token = catalog_components.user_store(s).add(name, role, _datasets_option(datasets))
+    console.print(f"user [bold]{name}[/] ({role}) created. Token (shown once, store it now):")
+    click.echo(token)
+
+
+@users.command("list")
+def users_list() -> None:
+    """Users, roles and the datasets each may see."""
+    from catalog import components as catalog_components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        found = catalog_components.user_store(s).list()
+    t = Table("user", "role", "datasets")
+    for u in found:
+        t.add_row(u.name, u.role, "all" if u.visible() is None else ", ".join(u.datasets or ()) or "(none)")
+    console.print(t)
+
+
+@users.command("grant")
+@click.argument("name")
+@click.argument("datasets")
+def users_grant(name: str, datasets: str) -> None:
+    """Limit NAME to DATASETS (comma separated; '*' for all)."""
+    from catalog import components as catalog_components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        u = catalog_components.user_store(s).grant(name, _datasets_option(datasets))
+    console.print(f"{u.name} may see: {'all datasets' if u.visible() is None else ', '.join(u.datasets or ()) or 'nothing'}")
+
+
+@users.command("remove")
+@click.argument("name")
+def users_remove(name: str) -> None:
+    """Delete NAME: its token and sessions stop working at once."""
+    from catalog import components as catalog_components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        catalog_components.user_store(s).remove(name)
+    console.print(f"user {name} removed")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True)
 def serve(host: str, port: int) -> None:
     """Serve the catalog web UI (/ui) and JSON API (datasets, files, search, rules), token required.
 
-    The token is DATALAKE_API_TOKEN; in local mode one is generated into <state dir>/api_token
-    (mode 0600) when unset. Send it as `Authorization: Bearer <token>`.
+    Sign in with a user's token (`datalake users add NAME --role reader`) or with the admin token
+    DATALAKE_API_TOKEN; in local mode one is generated into <state dir>/api_token (mode 0600)
+    when unset. Send tokens as `Authorization: Bearer <token>`. API docs: /docs (signed in).
     """
     import os
     import secrets

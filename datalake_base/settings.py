@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_env("DATALAKE_LOG_LEVEL", "POWERTOOLS_LOG_LEVEL"))
     service_name: str = Field("datalake", validation_alias=_env("POWERTOOLS_SERVICE_NAME"))
     api_token: str | None = Field(None, validation_alias=_env("DATALAKE_API_TOKEN"))
+    # AWS mode: the catalog app also accepts Cognito user-pool JWTs (ID or access tokens) from this
+    # issuer (https://cognito-idp.<region>.amazonaws.com/<pool id>) for this app client id.
+    cognito_issuer: str | None = Field(None, validation_alias=_env("DATALAKE_COGNITO_ISSUER"))
+    cognito_audience: str | None = Field(None, validation_alias=_env("DATALAKE_COGNITO_AUDIENCE"))
 
     # --- local persistence ---------------------------------------------------------------------------
     # `datalake down` saves the local lake to <state dir>/snapshot; messages still in flight (invisible

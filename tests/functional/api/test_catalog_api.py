@@ -35,7 +35,8 @@ def client(local_settings, tmp_path):
     for item in [*store.list_objects("jobs"), store.get_dataset("jobs")]:
         item = {**item, "pk": "DS#jobs"}
         index.upsert(doc_id(item), to_search_doc(item))
-    app = create_app(token=TOKEN, store=lambda: store, search=lambda: index, rules=lambda: rules_store(local_settings))
+    app = create_app(token=TOKEN, store=lambda: store, search=lambda: index, rules=lambda: rules_store(local_settings),
+                     users=lambda: catalog_components.user_store(local_settings))
     return TestClient(app)
 
 

@@ -34,7 +34,8 @@ def browser(local_settings, tmp_path):
     for item in [*store.list_objects("jobs"), store.get_dataset("jobs")]:
         index.upsert(doc_id(item), to_search_doc(item))
     app = create_app(token=TOKEN, store=lambda: store, search=lambda: index,
-                     rules=lambda: rules_store(local_settings), secure_cookie=False)
+                     rules=lambda: rules_store(local_settings), secure_cookie=False,
+                     users=lambda: catalog_components.user_store(local_settings))
     return TestClient(app, follow_redirects=False)
 
 

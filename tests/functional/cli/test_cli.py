@@ -33,7 +33,7 @@ def _drop(settings, key: str, body: bytes) -> None:
 
 def test_every_command_has_help():
     runner = CliRunner()
-    for cmd in ["up", "down", "status", "datasets", "show", "search", "reindex", "crawl", "rules", "validate", "load", "query",
+    for cmd in ["up", "down", "status", "datasets", "show", "search", "reindex", "users", "crawl", "rules", "validate", "load", "query",
                 "demo", "serve", "dlq", "reconcile"]:
         result = runner.invoke(main, [cmd, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, cmd
