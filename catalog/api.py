@@ -14,6 +14,7 @@ compared in constant time and never logged.
 import base64
 import hashlib
 import hmac
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -21,10 +22,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from catalog import explore
 from catalog.browse import parse_search_params, run_search
 from catalog.exceptions import DatasetNotFound
 from catalog.search import SearchIndex, UnknownFilterError
@@ -56,11 +58,13 @@ class DatasetMetadata(BaseModel):
 
 def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callable[[], SearchIndex],
                rules: Callable[[], Any], users: Callable[[], UserStore] | None = None,
-               jwt_user: Callable[[str], User | None] | None = None, secure_cookie: bool = True) -> FastAPI:
+               jwt_user: Callable[[str], User | None] | None = None, query: Callable[[str], Any] | None = None,
+               database: str = "datalake", lake_bucket: str = "datalake-lake", secure_cookie: bool = True) -> FastAPI:
     """Build the app. ``token`` is required: there is no unauthenticated mode.
 
     ``users``: the user store (named users, UI sessions, audit log); without it only ``token``
-    works and the UI is not served. ``jwt_user``: turns a verified Cognito JWT into a User."""
+    works and the UI is not served. ``jwt_user``: turns a verified Cognito JWT into a User.
+    ``query``: runs Athena SQL in the lake's Glue ``database`` (rejected rows, samples)."""
     if not token or len(token) < 16:
         raise ValueError("the catalog API needs DATALAKE_API_TOKEN of at least 16 characters; "
                          "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
@@ -145,6 +149,34 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
         visible_dataset(dataset, user, s)
         return users().audit_log(dataset, min(max(limit, 1), 500)) if users else []
 
+    def sql() -> Callable[[str], Any]:
+        if query is None:
+            raise HTTPException(503, "this deployment has no query engine configured for row views")
+        return query
+
+    @api.get("/datasets/{dataset}/rejected")
+    def dataset_rejected(dataset: str, s: Store, user: Me, rule: str | None = None, offset: int = 0,
+                         limit: int = 50) -> dict[str, Any]:
+        """Rejected rows in source order, optionally only those failing ``rule`` (a reject message)."""
+        ds, _ = visible_dataset(dataset, user, s)
+        return explore.rejected_rows(sql(), dataset, ds or {}, rule=rule, offset=offset, limit=limit)
+
+    @api.get("/datasets/{dataset}/rejected.csv")
+    def dataset_rejected_csv(dataset: str, s: Store, user: Me, rule: str | None = None) -> StreamingResponse:
+        ds, _ = visible_dataset(dataset, user, s)
+        chunks = explore.rejected_csv(sql(), dataset, ds or {}, rule=rule)
+        first = next(chunks)  # errors (unknown rule) surface before the response starts
+        name = f"{dataset}-rejected{'-' + re.sub(r'[^A-Za-z0-9_.-]+', '_', rule) if rule else ''}.csv"
+        return StreamingResponse(itertools.chain([first], chunks), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @api.get("/datasets/{dataset}/overview")
+    def dataset_overview(dataset: str, s: Store, r: Rules, user: Me) -> dict[str, Any]:
+        """Rules in force, sample accepted rows, an Athena query to copy, lineage; ``runs`` is
+        reserved for the run history (GET /datasets/{dataset}/runs)."""
+        ds, files = visible_dataset(dataset, user, s)
+        return dataset_overview_data(dataset, ds or {}, files, r, query, database, lake_bucket)
+
     @api.get("/search")
     def search_catalog(request: Request, idx: Search, user: Me, q: str = "") -> dict[str, Any]:
         """Ranked hits (datasets first), grouped by dataset, with totals and facet counts; ``page``, ``per_page``.
@@ -207,6 +239,24 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
             return swagger_page()
 
     return app
+
+
+def dataset_overview_data(dataset: str, ds: dict[str, Any], files: list[dict[str, Any]], rules: Any,
+                          query: Callable[[str], Any] | None, database: str, lake_bucket: str) -> dict[str, Any]:
+    """What the dataset page shows besides the record; each part degrades to None when missing."""
+    try:
+        rs = rules.get(dataset).to_dict()
+    except LookupError:
+        rs = None
+    sample = None
+    if query is not None and ds.get("validation"):
+        try:
+            sample = explore.sample_accepted(query, dataset)
+        except Exception:  # noqa: BLE001 - a missing table must not break the page
+            sample = None
+    return {"rules": rs, "sample": sample, "athena_sql": explore.athena_snippet(database, dataset),
+            "lineage": explore.lineage(database, lake_bucket, dataset, ds, files),
+            "known_rules": explore.known_rules(ds), "runs": None}
 
 
 def _require(user: User, role: Role) -> User:
@@ -273,7 +323,10 @@ def app_from_settings() -> FastAPI:
         from catalog.auth_jwt import CognitoVerifier
 
         jwt_user = CognitoVerifier(issuer=s.cognito_issuer, audience=s.cognito_audience or "").user
+    from athena_queries.engine import run_query
+
     return create_app(token=s.api_token or "", store=lambda: catalog_components.catalog_store(s),
                       search=lambda: build_search_index(s), rules=lambda: rules_store(s),
                       users=lambda: catalog_components.user_store(s), jwt_user=jwt_user,
+                      query=lambda sql: run_query(s, sql), database=s.glue_database, lake_bucket=s.lake_bucket,
                       secure_cookie=s.mode != "local")  # local serves plain http on loopback
