@@ -59,12 +59,14 @@ class DatasetMetadata(BaseModel):
 def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callable[[], SearchIndex],
                rules: Callable[[], Any], users: Callable[[], UserStore] | None = None,
                jwt_user: Callable[[str], User | None] | None = None, query: Callable[[str], Any] | None = None,
-               database: str = "datalake", lake_bucket: str = "datalake-lake", secure_cookie: bool = True) -> FastAPI:
+               fetch: Callable[[str, str], bytes] | None = None, database: str = "datalake",
+               lake_bucket: str = "datalake-lake", secure_cookie: bool = True) -> FastAPI:
     """Build the app. ``token`` is required: there is no unauthenticated mode.
 
     ``users``: the user store (named users, UI sessions, audit log); without it only ``token``
     works and the UI is not served. ``jwt_user``: turns a verified Cognito JWT into a User.
-    ``query``: runs Athena SQL in the lake's Glue ``database`` (rejected rows, samples)."""
+    ``query``: runs Athena SQL in the lake's Glue ``database`` (rejected rows, samples).
+    ``fetch``: reads (bucket, key) from S3: the validation result and Data Docs, served to the UI."""
     if not token or len(token) < 16:
         raise ValueError("the catalog API needs DATALAKE_API_TOKEN of at least 16 characters; "
                          "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
@@ -219,7 +221,8 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
     app.include_router(api)
 
     if users is not None:
-        app.include_router(ui_router(token=token, store=store, search=search, users=users, secure_cookie=secure_cookie))
+        app.include_router(ui_router(token=token, store=store, search=search, users=users, secure_cookie=secure_cookie,
+                                     rules=rules, query=query, fetch=fetch, database=database, lake_bucket=lake_bucket))
 
         def session_user(request: Request) -> User:
             found = users().session(request.cookies.get(COOKIE, ""))
@@ -324,9 +327,14 @@ def app_from_settings() -> FastAPI:
 
         jwt_user = CognitoVerifier(issuer=s.cognito_issuer, audience=s.cognito_audience or "").user
     from athena_queries.engine import run_query
+    from datalake_base import aws
+
+    def fetch(bucket: str, key: str) -> bytes:
+        return aws.client("s3", s).get_object(Bucket=bucket, Key=key)["Body"].read()
 
     return create_app(token=s.api_token or "", store=lambda: catalog_components.catalog_store(s),
                       search=lambda: build_search_index(s), rules=lambda: rules_store(s),
                       users=lambda: catalog_components.user_store(s), jwt_user=jwt_user,
-                      query=lambda sql: run_query(s, sql), database=s.glue_database, lake_bucket=s.lake_bucket,
+                      query=lambda sql: run_query(s, sql), fetch=fetch, database=s.glue_database,
+                      lake_bucket=s.lake_bucket,
                       secure_cookie=s.mode != "local")  # local serves plain http on loopback

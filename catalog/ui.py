@@ -11,7 +11,10 @@ Content-Security-Policy allows no scripts and only the app's own stylesheet (``s
 
 # No `from __future__ import annotations`: FastAPI reads the Annotated types at import.
 
+import base64
 import hmac
+import mimetypes
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -71,7 +74,9 @@ class LoginRequired(Exception):
 
 
 def ui_router(*, token: str, store: Callable[[], CatalogStore], search: Callable[[], SearchIndex],
-              users: Callable[[], UserStore], secure_cookie: bool) -> APIRouter:
+              users: Callable[[], UserStore], secure_cookie: bool, rules: Callable[[], Any] | None = None,
+              query: Callable[[str], Any] | None = None, fetch: Callable[[str, str], bytes] | None = None,
+              database: str = "datalake", lake_bucket: str = "datalake-lake") -> APIRouter:
     """Pages behind a server-side session: logout deletes it, so a copied cookie stops working."""
 
     def session(request: Request) -> tuple[User, str]:
@@ -158,11 +163,85 @@ def ui_router(*, token: str, store: Callable[[], CatalogStore], search: Callable
         return page(request, "datasets.html", who=who, datasets=[d for d in s.list_datasets() if who[0].may_see(d["dataset"])])
 
     def show_dataset(request: Request, dataset: str, s: CatalogStore, who: tuple[User, str], **extra: Any) -> Response:
+        from catalog import explore
+        from catalog.api import dataset_overview_data
+
         ds, files = (s.get_dataset(dataset), s.list_objects(dataset)) if who[0].may_see(dataset) else (None, [])
         if ds is None and not files:
             return error(request, 404, "No such dataset", f"There is no dataset named {dataset!r}.", who)
+        ds = ds or {}
+        params = request.query_params
+        overview = dataset_overview_data(dataset, ds, files, rules() if rules else _NoRules(), query, database,
+                                         lake_bucket)
+        rule = params.get("rule") or None
+        rejected, rejected_error = None, None
+        if query is not None and ds.get("validation"):
+            try:
+                rejected = explore.rejected_rows(query, dataset, ds, rule=rule, offset=_int(params.get("roffset"), 0),
+                                                 limit=REJECTED_PER_PAGE)
+            except explore.UnknownRuleError as e:
+                rejected_error = str(e)
+            except Exception:  # noqa: BLE001 - the rest of the page still helps
+                rejected_error = "The rejected rows cannot be read right now (is the lake's query engine up?)."
+        fpage = max(1, _int(params.get("fpage"), 1))
+        files_sorted = sorted(files, key=lambda f: f.get("arrival_time") or "", reverse=True)
+        shown = files_sorted[(fpage - 1) * FILES_PER_PAGE : fpage * FILES_PER_PAGE]
+
+        def link(**changes: Any) -> str:
+            merged = {"name": dataset, "rule": rule or "", "roffset": params.get("roffset", ""), "fpage": params.get("fpage", "")}
+            merged.update({k: str(v) for k, v in changes.items()})
+            return "/ui/dataset?" + urlencode({k: v for k, v in merged.items() if v not in ("", "0", None)})
+
         audit = users().audit_log(dataset, 20) if who[0].can("editor") else []
-        return page(request, "dataset.html", who=who, dataset=dataset, ds=ds or {}, files=files, audit=audit, **extra)
+        return page(
+            request, "dataset.html", who=who, dataset=dataset, ds=ds, files=shown, files_total=len(files), fpage=fpage,
+            files_per_page=FILES_PER_PAGE, audit=audit, overview=overview, rejected=rejected,
+            rejected_error=rejected_error, quarantined=sum(f.get("status") == "quarantined" for f in files),
+            rejected_url=lambda m: link(rule=m, roffset="") + "#rejected",
+            rejected_page_url=lambda o: link(roffset=o) + "#rejected",
+            files_page_url=lambda n: link(fpage=n),
+            rejected_csv_url="/ui/dataset/rejected.csv?" + urlencode({"name": dataset, **({"rule": rule} if rule else {})}),
+            artifact_url=lambda which: f"/ui/artifacts/{_b64(dataset)}/{_artifact_path(ds, which)}",
+            **extra,
+        )
+
+    @router.get("/dataset/rejected.csv")
+    def rejected_csv(request: Request, s: Store, who: Session, name: str, rule: str | None = None) -> Response:
+        from catalog import explore
+
+        ds = s.get_dataset(name) if who[0].may_see(name) else None
+        if ds is None or query is None:
+            return error(request, 404, "No such dataset", f"There is no validated dataset named {name!r}.", who)
+        try:
+            body = "".join(explore.rejected_csv(query, name, ds, rule=rule or None))
+        except explore.UnknownRuleError as e:
+            return error(request, 400, "Unknown rule", str(e), who)
+        filename = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{name}-rejected{'-' + rule if rule else ''}") + ".csv"
+        return Response(body, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+    @router.get("/artifacts/{dataset_b64}/{path:path}")
+    def artifact(request: Request, dataset_b64: str, path: str, s: Store, who: Session) -> Response:
+        """The validation result and Data Docs of the dataset's last run, read from the lake bucket."""
+        try:
+            dataset = base64.urlsafe_b64decode(dataset_b64.encode()).decode()
+        except (ValueError, UnicodeDecodeError):
+            return error(request, 404, "Not found", "No such report.", who)
+        ds = s.get_dataset(dataset) if who[0].may_see(dataset) else None
+        base = _report_base(ds or {})
+        parts = path.split("/")
+        if base is None or fetch is None or any(p in ("", ".", "..") for p in parts):
+            return error(request, 404, "Not found", "No such report.", who)
+        bucket, prefix = base
+        try:
+            body = fetch(bucket, f"{prefix}/{path}")
+        except Exception:  # noqa: BLE001 - missing object or no access: the same answer
+            return error(request, 404, "Not found", f"The report file {path!r} is not in the lake.", who)
+        media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        # Data Docs are generated HTML: shown as documents, never allowed to run scripts.
+        return Response(body, media_type=media, headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                                       "frame-ancestors 'none'; base-uri 'none'; sandbox"})
 
     @router.get("/dataset", response_class=HTMLResponse)
     def dataset_by_name(request: Request, s: Store, who: Session, name: str = "") -> Response:
@@ -194,6 +273,44 @@ def ui_router(*, token: str, store: Callable[[], CatalogStore], search: Callable
         return RedirectResponse(dataset_url(name), status_code=303)
 
     return router
+
+
+FILES_PER_PAGE = 50
+REJECTED_PER_PAGE = 25
+
+
+class _NoRules:
+    def get(self, dataset: str) -> Any:
+        raise LookupError(dataset)
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _report_base(ds: dict[str, Any]) -> tuple[str, str] | None:
+    """(bucket, key prefix) of the last run's report folder, from the validation record."""
+    report = ((ds.get("validation") or {}).get("report") or "")
+    if not report.startswith("s3://"):
+        return None
+    bucket, _, key = report.removeprefix("s3://").partition("/")
+    return bucket, key.rsplit("/", 1)[0]
+
+
+def _artifact_path(ds: dict[str, Any], which: str) -> str:
+    v = ds.get("validation") or {}
+    base = _report_base(ds)
+    target = v.get(which) or ""
+    if base is None or not target.startswith(f"s3://{base[0]}/{base[1]}/"):
+        return ""
+    return target.removeprefix(f"s3://{base[0]}/{base[1]}/")
 
 
 def parse_tags(text: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -44,7 +45,8 @@ def lake(local_settings, tmp_path):
     store = catalog_components.catalog_store(local_settings)
     app = create_app(token=ADMIN, store=lambda: store, search=lambda: TantivySearchIndex(tmp_path / "idx"),
                      rules=lambda: rules_store(local_settings), users=lambda: catalog_components.user_store(local_settings),
-                     query=lambda sql: run_query(local_settings, sql), secure_cookie=False)
+                     query=lambda sql: run_query(local_settings, sql), secure_cookie=False,
+                     fetch=lambda b, k: aws.client("s3", local_settings).get_object(Bucket=b, Key=k)["Body"].read())
     return local_settings, store, outcome, TestClient(app, follow_redirects=False)
 
 
@@ -101,3 +103,23 @@ def test_dataset_overview_has_rules_sample_snippet_and_lineage(lake) -> None:
     assert o["lineage"]["sources"][0]["key"] == KEY
     assert [t["table"] for t in o["lineage"]["tables"]] == ["datalake.accepted_jobs", "datalake.rejected_jobs"]
     assert o["runs"] is None  # run history arrives with the run records (another change)
+
+
+def test_dataset_page_browses_rejected_rows_by_rule_and_serves_the_reports(lake) -> None:
+    settings, store, outcome, client = lake
+    assert client.post("/ui/login", data={"token": ADMIN}).status_code == 303
+    per_rule = store.get_dataset("jobs")["validation"]["per_rule"]
+    rule = min(per_rule, key=per_rule.get)
+    page = client.get("/ui/dataset", params={"name": "jobs", "rule": rule})
+    assert page.status_code == 200
+    assert f"{per_rule[rule]:,} rejected row(s) failing {rule}" in page.text
+    assert "Rules in force" in page.text and "Sample accepted rows" in page.text and "accepted_jobs" in page.text
+    csv_link = re.search(r'id="download-rejected" href="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    download = client.get(csv_link)
+    assert download.status_code == 200 and len(list(csv.DictReader(io.StringIO(download.text)))) == per_rule[rule]
+    docs_link = re.search(r'href="(/ui/artifacts/[^"]+)">Data Docs', page.text).group(1)
+    docs = client.get(docs_link)
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert "sandbox" in docs.headers["content-security-policy"]
+    traversal = docs_link.rsplit("/", 2)[0] + "/../../etc/passwd"
+    assert client.get(traversal).status_code == 404
