@@ -251,13 +251,14 @@ def dataset_overview_data(dataset: str, ds: dict[str, Any], files: list[dict[str
         rs = rules.get(dataset).to_dict()
     except LookupError:
         rs = None
-    sample = None
+    sample, profile = None, None
     if query is not None and ds.get("validation"):
         try:
             sample = explore.sample_accepted(query, dataset)
+            profile = explore.column_profile(query, dataset, [c.get("name", "") for c in ds.get("columns") or []], sample)
         except Exception:  # noqa: BLE001 - a missing table must not break the page
-            sample = None
-    return {"rules": rs, "sample": sample, "athena_sql": explore.athena_snippet(database, dataset),
+            pass
+    return {"rules": rs, "sample": sample, "profile": profile, "athena_sql": explore.athena_snippet(database, dataset),
             "lineage": explore.lineage(database, lake_bucket, dataset, ds, files),
             "known_rules": explore.known_rules(ds), "runs": None}
 

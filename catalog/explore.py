@@ -103,3 +103,32 @@ def lineage(database: str, lake_bucket: str, dataset: str, dataset_record: dict[
         ],
         "warehouse": (dataset_record or {}).get("warehouse_table"),
     }
+
+
+def column_profile(query: Query, dataset: str, columns: list[str], sample: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Per accepted column: null share, distinct estimate, min, max, a few sample values.
+
+    One aggregate query over ``accepted_<ds>`` (``approx_distinct`` is HyperLogLog in Athena)."""
+    cols = [c for c in columns if c and '"' not in c]
+    if not cols:
+        return {}
+    parts = ["count(*)"]
+    for c in cols:
+        q = f'"{c}"'
+        parts += [f"count({q})", f"approx_distinct({q})", f"min(CAST({q} AS varchar))", f"max(CAST({q} AS varchar))"]
+    row = query(f"SELECT {', '.join(parts)} FROM accepted_{glue_identifier(dataset)}").rows[0]
+    total = int(row[0] or 0)
+    samples: dict[str, list[Any]] = {}
+    if sample:
+        for i, c in enumerate(sample["columns"]):
+            seen: list[Any] = []
+            for r in sample["rows"]:
+                if r[i] is not None and r[i] not in seen and len(seen) < 3:
+                    seen.append(r[i])
+            samples[c] = seen
+    out = {}
+    for i, c in enumerate(cols):
+        non_null, distinct, lo, hi = row[1 + 4 * i : 5 + 4 * i]
+        out[c] = {"null_share": (total - int(non_null or 0)) / total if total else None,
+                  "distinct": int(distinct or 0), "min": lo, "max": hi, "samples": samples.get(c, [])}
+    return out

@@ -123,3 +123,22 @@ def test_dataset_page_browses_rejected_rows_by_rule_and_serves_the_reports(lake)
     assert "sandbox" in docs.headers["content-security-policy"]
     traversal = docs_link.rsplit("/", 2)[0] + "/../../etc/passwd"
     assert client.get(traversal).status_code == 404
+
+
+def test_column_profile_matches_pandas_over_the_accepted_parquet(lake) -> None:
+    settings, store, outcome, client = lake
+    h = {"Authorization": f"Bearer {ADMIN}"}
+    profile = client.get("/datasets/jobs/overview", headers=h).json()["profile"]
+    s3 = aws.client("s3", settings)
+    frames = [pq.read_table(io.BytesIO(s3.get_object(Bucket=settings.lake_bucket, Key=o["Key"])["Body"].read())).to_pandas()
+              for o in s3.list_objects_v2(Bucket=settings.lake_bucket, Prefix="accepted/dataset=jobs/")["Contents"]]
+    import pandas as pd
+
+    df = pd.concat(frames)
+    for col in ("organization", "job_type", "location"):
+        p = profile[col]
+        assert p["null_share"] == pytest.approx(df[col].isna().mean())
+        exact = df[col].nunique()
+        assert abs(p["distinct"] - exact) <= max(2, exact * 0.05)  # HyperLogLog estimate
+        assert p["min"] == df[col].dropna().astype(str).min() and p["max"] == df[col].dropna().astype(str).max()
+        assert len(p["samples"]) <= 3
