@@ -188,14 +188,19 @@ def ui_router(*, token: str, store: Callable[[], CatalogStore], search: Callable
         shown = files_sorted[(fpage - 1) * FILES_PER_PAGE : fpage * FILES_PER_PAGE]
 
         def link(**changes: Any) -> str:
-            merged = {"name": dataset, "rule": rule or "", "roffset": params.get("roffset", ""), "fpage": params.get("fpage", "")}
+            merged = {"name": dataset, "rule": rule or "", "roffset": params.get("roffset", ""),
+                      "fpage": params.get("fpage", ""), "ppage": params.get("ppage", "")}
             merged.update({k: str(v) for k, v in changes.items()})
             return "/ui/dataset?" + urlencode({k: v for k, v in merged.items() if v not in ("", "0", None)})
 
         audit = users().audit_log(dataset, 20) if who[0].can("editor") else []
+        ppage = max(1, _int(params.get("ppage"), 1))
+        parts = partitions_of(files, ds)
         return page(
             request, "dataset.html", who=who, dataset=dataset, ds=ds, files=shown, files_total=len(files), fpage=fpage,
             files_per_page=FILES_PER_PAGE, audit=audit, overview=overview, rejected=rejected,
+            partitions=parts[(ppage - 1) * FILES_PER_PAGE : ppage * FILES_PER_PAGE], partitions_total=len(parts),
+            ppage=ppage, partitions_page_url=lambda n: link(ppage=n),
             rejected_error=rejected_error, quarantined=sum(f.get("status") == "quarantined" for f in files),
             rejected_url=lambda m: link(rule=m, roffset="") + "#rejected",
             rejected_page_url=lambda o: link(roffset=o) + "#rejected",
@@ -282,6 +287,24 @@ REJECTED_PER_PAGE = 25
 class _NoRules:
     def get(self, dataset: str) -> Any:
         raise LookupError(dataset)
+
+
+def partitions_of(files: list[dict[str, Any]], ds: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per partition (k=v folders of the keys), newest first: files, bytes, statuses and,
+    for ingest dates the validation covered, its accepted/rejected counts."""
+    by: dict[str, dict[str, Any]] = {}
+    validated = ds.get("validation_partitions") or {}
+    for f in files:
+        values = f.get("partitions") or {}
+        name = "/".join(f"{k}={v}" for k, v in values.items()) or "(no partition folders)"
+        p = by.setdefault(name, {"partition": name, "files": 0, "bytes": 0, "statuses": {}, "validation": None})
+        p["files"] += 1
+        p["bytes"] += int(f.get("size") or 0)
+        p["statuses"][f.get("status") or "?"] = p["statuses"].get(f.get("status") or "?", 0) + 1
+        date = values.get("ingest_date")
+        if date in validated:
+            p["validation"] = validated[date]
+    return sorted(by.values(), key=lambda p: p["partition"], reverse=True)
 
 
 def _int(value: str | None, default: int) -> int:

@@ -114,6 +114,7 @@ def test_dataset_page_browses_rejected_rows_by_rule_and_serves_the_reports(lake)
     assert page.status_code == 200
     assert f"{per_rule[rule]:,} rejected row(s) failing {rule}" in page.text
     assert "Rules in force" in page.text and "Sample accepted rows" in page.text and "accepted_jobs" in page.text
+    assert "batch=1" in page.text  # the partitions table
     csv_link = re.search(r'id="download-rejected" href="([^"]+)"', page.text).group(1).replace("&amp;", "&")
     download = client.get(csv_link)
     assert download.status_code == 200 and len(list(csv.DictReader(io.StringIO(download.text)))) == per_rule[rule]
