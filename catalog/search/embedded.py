@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -139,21 +140,21 @@ class TantivySearchIndex(SearchIndex):
                                 f"search index {self.path} has schema version {version!r}, this code needs "
                                 f"{SCHEMA_VERSION!r}; rebuild it with `datalake reindex`"
                             )
-                    elif any(self.path.iterdir()):
+                    elif any(not p.name.startswith("datalake-search") for p in self.path.iterdir()):
                         raise SchemaMismatchError(
                             f"{self.path} holds files that are not a datalake search index; "
                             "move them away or rebuild with `datalake reindex`"
                         )
-                    index = tantivy.Index(SCHEMA, path=str(self.path), reuse=True)
-                    if not meta_path.exists():
-                        meta_path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "engine": "tantivy"}))
+                    else:
+                        # Our marker first (atomically), tantivy's files second: another process
+                        # opening the directory meanwhile never sees tantivy files without it.
+                        tmp = meta_path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+                        tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "engine": "tantivy"}))
+                        tmp.replace(meta_path)
+                    index = _open_or_create(self.path)
                 except OSError as e:
                     raise SearchUnavailableError(
                         f"cannot open the search index {self.path}: {e}; check DATALAKE_STATE_DIR is writable"
-                    ) from e
-                except ValueError as e:  # tantivy: corrupt or incompatible files
-                    raise SchemaMismatchError(
-                        f"cannot open the search index {self.path}: {e}; rebuild it with `datalake reindex`"
                     ) from e
                 self._index = index
         return self._index
@@ -292,6 +293,21 @@ def _pieces(text: str) -> list[tuple[int, str]]:
 
     The last two pieces are shorter, so every 1-2 character substring starts some piece."""
     return [(i, text[i : i + 3]) for i in range(len(text))]
+
+
+def _open_or_create(path: Path) -> tantivy.Index:
+    """Open the index, creating it if missing; if another process creates it at the same moment,
+    open theirs."""
+    for attempt in range(20):
+        try:
+            return tantivy.Index(SCHEMA, path=str(path), reuse=True)
+        except ValueError as e:  # tantivy: half-created by another process, or corrupt
+            if attempt == 19:
+                raise SchemaMismatchError(
+                    f"cannot open the search index {path}: {e}; rebuild it with `datalake reindex`"
+                ) from e
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
 
 
 def _trigram_field(d: tantivy.Document, field: str, values: list[str]) -> None:

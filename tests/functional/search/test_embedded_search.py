@@ -145,3 +145,19 @@ def test_two_processes_writing_take_turns(tmp_path: Path) -> None:
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
     assert TantivySearchIndex(path).count() == 60
+
+
+def test_processes_creating_the_index_at_the_same_moment_all_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.tantivy"  # nobody has created it yet
+    code = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from catalog.search.embedded import TantivySearchIndex
+        from tests.functional.search.docs import object_doc
+        TantivySearchIndex(Path(sys.argv[1])).upsert(sys.argv[2], object_doc(sys.argv[2], "k.csv"))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), f"d{i}"], cwd=REPO, stderr=subprocess.PIPE,
+                              text=True) for i in range(4)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
+    assert TantivySearchIndex(path).count() == 4
