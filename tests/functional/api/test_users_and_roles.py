@@ -147,3 +147,16 @@ def test_api_docs_are_offline_and_need_a_session_or_token(lake) -> None:
     assert "cdn" not in docs.text.lower() and "'sha256-" in docs.headers["content-security-policy"]
     js = client.get("/ui/static/swagger/swagger-ui-bundle.js")
     assert js.status_code == 200 and len(js.content) > 100_000
+
+
+def test_an_editor_limited_to_some_datasets_changes_rules_only_there(lake) -> None:
+    client, users, tokens, _ = lake
+    limited = bearer(users.add("lim", "editor", ["jobs"]))
+    rule = {"dataset_name": "salaries", "column_name": "name",
+            "rules": [{"name": "expect_column_values_to_not_be_null", "kwargs": {}, "reject_msg": "REJECT:null_name"}]}
+    assert client.put("/rules", json=[{**rule, "id": "salaries-name"}], headers=limited).status_code == 404
+    assert client.put("/rules", json=[{**rule, "id": "salaries-name"}], headers=bearer(tokens["editor"])).status_code == 200
+    assert client.delete("/rules/salaries-name", headers=limited).status_code == 404
+    jobs_rule = {**rule, "id": "jobs-name", "dataset_name": "jobs"}
+    assert client.put("/rules", json=[jobs_rule], headers=limited).status_code == 200
+    assert client.delete("/rules/jobs-name", headers=limited).status_code == 200
