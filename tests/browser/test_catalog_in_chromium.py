@@ -93,9 +93,9 @@ def site(moto_endpoint, tmp_path_factory) -> Iterator[dict]:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                requests.get(f"{base}/ui/login", timeout=1)
+                requests.get(f"{base}/ui/login", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow on a busy machine
                 time.sleep(0.1)
         yield {"base": base, "tokens": tokens, "store": store, "tmp": tmp}
         server.should_exit = True
@@ -126,6 +126,12 @@ def browser(site, request) -> Iterator:
     driver.quit()
 
 
+def wait_for(driver, condition, timeout: float = 20) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(condition)
+
+
 def shot(driver, name: str) -> None:
     driver.save_screenshot(str(SHOTS / f"{name}.png"))
 
@@ -136,7 +142,9 @@ def sign_in(driver, base: str, token: str) -> None:
     driver.get(f"{base}/ui/login")
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert driver.current_url.rstrip("/").endswith("/ui"), driver.current_url
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 20).until(lambda d: d.current_url.rstrip("/").endswith("/ui"))
 
 
 def test_sign_in_search_with_a_facet_and_open_the_dataset(site, browser) -> None:
@@ -146,13 +154,15 @@ def test_sign_in_search_with_a_facet_and_open_the_dataset(site, browser) -> None
     box = browser.find_element(By.ID, "q")
     box.send_keys("orgnization")  # a typo still finds the column
     box.submit()
+    wait_for(browser, lambda d: "q=orgnization" in d.current_url)
     shot(browser, "01-search")
     assert "jobs" in browser.find_element(By.CSS_SELECTOR, "section[aria-label=results]").text
     browser.find_element(By.XPATH, "//aside//a[.//span[@class='facet-value' and text()='csv']]").click()
+    wait_for(browser, lambda d: "format=csv" in d.current_url)
     shot(browser, "02-facet")
-    assert "format=csv" in browser.current_url
     assert browser.find_element(By.CSS_SELECTOR, ".chips").text.startswith("Format: csv")
     browser.find_element(By.CSS_SELECTOR, "article.result h3 a").click()
+    wait_for(browser, lambda d: "/ui/dataset" in d.current_url)
     shot(browser, "03-dataset")
     assert browser.find_element(By.TAG_NAME, "h1").text == "jobs"
     assert browser.find_elements(By.ID, "schema")
@@ -168,6 +178,7 @@ def test_filter_rejected_rows_by_a_rule_and_download_them(site, browser) -> None
     browser.get(f"{site['base']}/ui/dataset?name=jobs")
     Select(browser.find_element(By.ID, "rule")).select_by_value(rule)
     browser.find_element(By.CSS_SELECTOR, "form[aria-label='filter rejected rows'] button").click()
+    wait_for(browser, lambda d: "rule=" in d.current_url)
     shot(browser, "04-rejected-by-rule")
     assert browser.find_element(By.ID, "rejected-total").text.startswith(f"{per_rule[rule]:,} rejected row(s)")
     rows = browser.find_elements(By.CSS_SELECTOR, "#rejected-rows tbody tr")
@@ -193,6 +204,7 @@ def test_an_editor_edits_tags_and_a_reader_cannot(site, browser) -> None:
     tags.clear()
     tags.send_keys("domain=hr, pii=true")
     browser.find_element(By.ID, "save-metadata").click()
+    wait_for(browser, lambda d: "dataset.metadata" in d.page_source)
     shot(browser, "05-editor-saved-tags")
     assert browser.find_element(By.ID, "tags").get_attribute("value") == "domain=hr, pii=true"
     assert "dataset.metadata" in browser.page_source  # the change log names the change
@@ -211,3 +223,13 @@ def test_an_editor_edits_tags_and_a_reader_cannot(site, browser) -> None:
                            data={"csrf": csrf, "name": "jobs", "tags": "pii=false"})
     assert forged.status_code == 403 and "only editors and admins" in forged.text
     assert site["store"].get_dataset("jobs")["tags"] == {"domain": "hr", "pii": "true"}
+
+
+def test_pages_fit_a_phone_screen_without_sideways_scrolling(site, browser) -> None:
+    sign_in(browser, site["base"], site["tokens"]["reader"])
+    browser.set_window_size(390, 844)
+    for name, path in (("07-phone-search", "/ui?q=jobs"), ("08-phone-dataset", "/ui/dataset?name=jobs")):
+        browser.get(site["base"] + path)
+        shot(browser, name)
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{path} is {overflow}px wider than the phone"
