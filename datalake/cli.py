@@ -239,28 +239,42 @@ def show(dataset: str, as_json: bool) -> None:
 @click.argument("text", required=False, default="")
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--status", help="Only records with this status (ingested, quarantined, ...).")
+@click.option("--filter", "-f", "filters", multiple=True, metavar="FIELD=VALUE",
+              help="Filter on format, owner, tag (key=value), partition_key, quality or kind; repeatable.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def search(text: str, dataset: str | None, status: str | None, limit: int, as_json: bool) -> None:
-    """Find files and datasets by dataset name, key fragment, column name, tag or description."""
+def search(text: str, dataset: str | None, status: str | None, filters: tuple[str, ...], limit: int,
+           as_json: bool) -> None:
+    """Find datasets and files: names first, then columns, tags/descriptions, keys; typos forgiven."""
     from catalog.search import build_search_index
 
     s = _settings()
+    wanted: dict[str, list[str]] = {}
+    for f in filters:
+        field, eq, value = f.partition("=")
+        if not eq:
+            raise click.BadParameter(f"{f!r} is not FIELD=VALUE (e.g. -f format=csv)", param_hint="--filter")
+        wanted.setdefault(field, []).append(value)
+    for field, value in (("dataset", dataset), ("status", status)):
+        if value:
+            wanted.setdefault(field, []).append(value)
     with _errors():
-        hits = build_search_index(s).search(text, dataset=dataset, status=status, limit=limit)
+        page = build_search_index(s).query(text, filters=wanted, limit=limit, facets=["kind", "format", "status"])
     if as_json:
-        click.echo(json.dumps([{"id": h.id, "score": h.score, "doc": h.doc} for h in hits], default=str, indent=2))
+        click.echo(json.dumps([{"id": h.id, "score": h.score, "doc": h.doc} for h in page.hits], default=str, indent=2))
         return
-    if not hits:
+    if not page.hits:
         console.print(f"no matches for {text!r}")
         return
-    t = Table("kind", "dataset", "key", "status", "columns")
-    for h in hits:
+    t = Table("kind", "dataset", "key", "status", "columns", "score")
+    for h in page.hits:
         d = h.doc
         cols = ", ".join(c["name"] for c in d.get("columns") or [])
         t.add_row(d.get("kind", ""), d.get("dataset", ""), d.get("key", ""), d.get("status", ""),
-                  cols[:60] + ("..." if len(cols) > 60 else ""))
+                  cols[:60] + ("..." if len(cols) > 60 else ""), f"{h.score:g}")
     console.print(t)
+    facets = "; ".join(f"{f}: " + ", ".join(f"{v} {n}" for v, n in counts.items()) for f, counts in page.facets.items() if counts)
+    console.print(f"{len(page.hits)} of {page.total} match(es). {facets}")
 
 
 @main.command()
