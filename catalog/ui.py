@@ -277,6 +277,11 @@ def ui_router(*, token: str, store: Callable[[], CatalogStore], search: Callable
                                                  "description": description.strip() or None, "tags": parsed})
         return RedirectResponse(dataset_url(name), status_code=303)
 
+    @router.get("/{rest:path}", response_class=HTMLResponse)
+    def not_found(request: Request, rest: str) -> Response:
+        # Last route: any other /ui page is an HTML 404, not the API's JSON.
+        return error(request, 404, "Page not found", f"There is no page /ui/{rest}.")
+
     return router
 
 

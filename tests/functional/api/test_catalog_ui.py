@@ -88,6 +88,8 @@ def test_unknown_filter_and_missing_dataset_are_html_pages_not_json(browser):
     bad = browser.get("/ui", params={"fromat": "csv"})
     assert bad.status_code == 400 and "text/html" in bad.headers["content-type"]
     assert "filter on one of: kind, dataset, status, format" in bad.text
+    nowhere = browser.get("/ui/no/such/page")
+    assert nowhere.status_code == 404 and "text/html" in nowhere.headers["content-type"]
     missing = browser.get("/ui/dataset", params={"name": ".."})
     assert missing.status_code == 404 and "There is no dataset named &#39;..&#39;" in missing.text
 
