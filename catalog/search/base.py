@@ -59,6 +59,16 @@ class SearchIndex(ABC):
     def count(self) -> int:
         """Number of indexed documents."""
 
+    def apply(self, ops: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
+        """Upserts (``("upsert", id, doc)``) and deletes (``("delete", id, None)``) in order.
+        Backends may write them at once; an invalid document raises before anything is written
+        where the backend can check first."""
+        for op, doc_id, doc in ops:
+            if op == "delete":
+                self.delete(doc_id)
+            else:
+                self.upsert(doc_id, doc or {})
+
     def clear(self) -> None:  # noqa: B027 - optional hook
         """Remove every document (a rebuild starts here)."""
         raise NotImplementedError

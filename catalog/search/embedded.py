@@ -219,6 +219,18 @@ class TantivySearchIndex(SearchIndex):
             raise BulkIndexError(failed, indexed)
         return indexed
 
+    def apply(self, ops: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
+        # Every document is checked before the writer opens: all or nothing, one commit.
+        prepared = [(op, doc_id, _document(doc_id, normalize_document(doc_id, doc)) if op != "delete" else None)
+                    for op, doc_id, doc in ops]
+        if not prepared:
+            return
+        with self._writer() as w:
+            for op, doc_id, tdoc in prepared:
+                w.delete_documents_by_term("id", doc_id)
+                if tdoc is not None:
+                    w.add_document(tdoc)
+
     def delete(self, doc_id: str) -> None:
         with self._writer() as w:
             w.delete_documents_by_term("id", doc_id)
