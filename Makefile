@@ -9,8 +9,9 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: setup demo test test-fast lint package clean
 
-$(STAMP): pyproject.toml requirements.lock scripts/check_prereqs.sh
+$(STAMP): pyproject.toml requirements.lock scripts/check_prereqs.sh scripts/install_browser.sh
 	@bash scripts/check_prereqs.sh $(PYTHON)
+	@bash scripts/install_browser.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'

@@ -29,6 +29,7 @@ DOC_FIELDS = (
 
 
 INDEXED_KINDS = ("object", "dataset")
+Op = tuple[str, str, dict[str, Any] | None]  # ("upsert", id, doc) or ("delete", id, None)
 
 
 # OpenSearch refuses document ids over 512 bytes; a long S3 key makes pk|sk longer than that.
@@ -63,22 +64,51 @@ def _record(record: DynamoDBRecord) -> None:
         raise
 
 
-def _apply(record: DynamoDBRecord) -> None:
+def _op(record: DynamoDBRecord) -> Op | None:
+    """What one stream record does to the index (None: nothing, e.g. a schema-version item)."""
     ddb = record.dynamodb
     if record.event_name and record.event_name.name == "REMOVE":
-        _index().delete(doc_id(ddb.old_image))
-        return
+        return ("delete", doc_id(ddb.old_image), None)
     image = ddb.new_image
     if image.get("kind") not in INDEXED_KINDS:
         # Schema-version items are not searchable on their own; and moto emits a keys-only INSERT
         # before an UpdateItem's real image.
+        return None
+    return ("upsert", doc_id(image), to_search_doc(image))
+
+
+def _apply(record: DynamoDBRecord) -> None:
+    op = _op(record)
+    if op is None:
         return
-    _index().upsert(doc_id(image), to_search_doc(image))
+    kind, key, doc = op
+    if kind == "delete":
+        _index().delete(key)
+        return
+    _index().upsert(key, doc)  # type: ignore[arg-type]
     _metrics.add_metric(name="DocsIndexed", unit=MetricUnit.Count, value=1)
+
+
+def _whole_batch(event: dict[str, Any]) -> bool:
+    """Apply every record in one index write (one commit instead of one per record). False when
+    any record cannot be read or written: the caller then goes record by record, so only the bad
+    ones are reported (every operation is idempotent, so repeating the good ones is harmless)."""
+    try:
+        ops = [op for raw in event.get("Records", []) if (op := _op(DynamoDBRecord(raw))) is not None]
+        _index().apply(ops)
+    except Exception:  # noqa: BLE001 - the per-record path reports it precisely
+        log.warning("batch index write failed; retrying record by record", exc_info=True)
+        return False
+    upserts = sum(op[0] == "upsert" for op in ops)
+    if upserts:
+        _metrics.add_metric(name="DocsIndexed", unit=MetricUnit.Count, value=upserts)
+    return True
 
 
 @log.inject_lambda_context(clear_state=True)
 @_metrics.log_metrics
 @_tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if _whole_batch(event):
+        return {"batchItemFailures": []}
     return process_partial_response(event=event, record_handler=_record, processor=_processor, context=context)

@@ -393,6 +393,17 @@ class CatalogStore:
                                  KeyConditionExpression="pk = :pk AND begins_with(sk, :r)",
                                  ExpressionAttributeValues={":pk": {"S": f"DS#{dataset}"}, ":r": {"S": "RUN#"}})
         return [deserialize(i) for i in resp["Items"]]
+    def scan_items(self, kinds: tuple[str, ...] = ("object", "dataset")) -> Iterator[dict[str, Any]]:
+        """Every catalog item of the given kinds, page by page (a full table scan)."""
+        names = {f":k{i}": {"S": k} for i, k in enumerate(kinds)}
+        for item in self._scan(FilterExpression=f"#kind IN ({', '.join(names)})",
+                               ExpressionAttributeNames={"#kind": "kind"}, ExpressionAttributeValues=names):
+            yield deserialize(item)
+
+    def estimated_count(self) -> int | None:
+        """DynamoDB's item count (refreshed about every six hours in AWS): for progress bars only."""
+        n = self.client.describe_table(TableName=self.table)["Table"].get("ItemCount")
+        return int(n) if n else None
 
     # --- paging ----------------------------------------------------------------------------------
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:

@@ -258,28 +258,80 @@ def show(dataset: str, as_json: bool) -> None:
 @click.argument("text", required=False, default="")
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--status", help="Only records with this status (ingested, quarantined, ...).")
+@click.option("--filter", "-f", "filters", multiple=True, metavar="FIELD=VALUE",
+              help="Filter on format, owner, tag (key=value), partition_key, quality or kind; repeatable.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def search(text: str, dataset: str | None, status: str | None, limit: int, as_json: bool) -> None:
-    """Find files and datasets by dataset name, key fragment, column name, tag or description."""
+def search(text: str, dataset: str | None, status: str | None, filters: tuple[str, ...], limit: int,
+           as_json: bool) -> None:
+    """Find datasets and files: names first, then columns, tags/descriptions, keys; typos forgiven."""
     from catalog.search import build_search_index
 
     s = _settings()
+    wanted: dict[str, list[str]] = {}
+    for f in filters:
+        field, eq, value = f.partition("=")
+        if not eq:
+            raise click.BadParameter(f"{f!r} is not FIELD=VALUE (e.g. -f format=csv)", param_hint="--filter")
+        wanted.setdefault(field, []).append(value)
+    for field, value in (("dataset", dataset), ("status", status)):
+        if value:
+            wanted.setdefault(field, []).append(value)
     with _errors():
-        hits = build_search_index(s).search(text, dataset=dataset, status=status, limit=limit)
+        page = build_search_index(s).query(text, filters=wanted, limit=limit, facets=["kind", "format", "status"])
     if as_json:
-        click.echo(json.dumps([{"id": h.id, "score": h.score, "doc": h.doc} for h in hits], default=str, indent=2))
+        click.echo(json.dumps([{"id": h.id, "score": h.score, "doc": h.doc} for h in page.hits], default=str, indent=2))
         return
-    if not hits:
+    if not page.hits:
         console.print(f"no matches for {text!r}")
         return
-    t = Table("kind", "dataset", "key", "status", "columns")
-    for h in hits:
+    t = Table("kind", "dataset", "key", "status", "columns", "score")
+    for h in page.hits:
         d = h.doc
         cols = ", ".join(c["name"] for c in d.get("columns") or [])
         t.add_row(d.get("kind", ""), d.get("dataset", ""), d.get("key", ""), d.get("status", ""),
-                  cols[:60] + ("..." if len(cols) > 60 else ""))
+                  cols[:60] + ("..." if len(cols) > 60 else ""), f"{h.score:g}")
     console.print(t)
+    facets = "; ".join(f"{f}: " + ", ".join(f"{v} {n}" for v, n in counts.items()) for f, counts in page.facets.items() if counts)
+    console.print(f"{len(page.hits)} of {page.total} match(es). {facets}")
+
+
+@main.command()
+@click.option("--batch", default=1000, show_default=True, help="Documents per index write.")
+def reindex(batch: int) -> None:
+    """Rebuild the search index from the catalog table (switch backends, recover a lost index)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from catalog import components as catalog_components
+    from catalog.reindex import reindex as rebuild
+    from catalog.search import SchemaMismatchError, build_search_index
+
+    s = _settings()
+    _require_lake(s)
+    index = build_search_index(s)
+    with _errors():
+        try:
+            index.ensure()
+        except SchemaMismatchError as exc:
+            path = getattr(index, "path", None)
+            if path is None:  # OpenSearch: the mapping is changed by naming a new index
+                raise
+            import shutil
+
+            err.print(f"{exc}\nrebuilding {path} from scratch")
+            shutil.rmtree(path)
+            index = build_search_index(s)
+        bar = Progress(TextColumn("indexing catalog"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=console, transient=False)
+        with bar:
+            task = bar.add_task("reindex", total=None)
+            result = rebuild(catalog_components.catalog_store(s), index, batch=batch,
+                             on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"indexed {result.indexed} document(s) into the {s.search_backend} search index")
+    if result.failed:
+        for i, reason in list(result.failed.items())[:10]:
+            err.print(f"not indexed: {i}: {reason}")
+        raise click.ClickException(f"{len(result.failed)} document(s) could not be indexed (listed above)")
 
 
 @main.command()
@@ -555,14 +607,82 @@ def _print_result(columns: list[str], rows: list[tuple], fmt: str) -> None:
         console.print(t)
 
 
+@main.group()
+def users() -> None:
+    """Catalog users: named tokens with a role (reader, editor, admin) and dataset grants."""
+
+
+def _datasets_option(value: str | None) -> list[str] | None:
+    return None if value in (None, "*") else [d.strip() for d in value.split(",") if d.strip()]
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["reader", "editor", "admin"]), required=True)
+@click.option("--datasets", help="Comma-separated datasets this user may see (default: all; admins see all).")
+def users_add(name: str, role: str, datasets: str | None) -> None:
+    """Create user NAME and print its token once (only a hash is stored)."""
+    from catalog import components as catalog_components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        token = catalog_components.user_store(s).add(name, role, _datasets_option(datasets))
+    console.print(f"user [bold]{name}[/] ({role}) created. Token (shown once, store it now):")
+    click.echo(token)
+
+
+@users.command("list")
+def users_list() -> None:
+    """Users, roles and the datasets each may see."""
+    from catalog import components as catalog_components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        found = catalog_components.user_store(s).list()
+    t = Table("user", "role", "datasets")
+    for u in found:
+        t.add_row(u.name, u.role, "all" if u.visible() is None else ", ".join(u.datasets or ()) or "(none)")
+    console.print(t)
+
+
+@users.command("grant")
+@click.argument("name")
+@click.argument("datasets")
+def users_grant(name: str, datasets: str) -> None:
+    """Limit NAME to DATASETS (comma separated; '*' for all)."""
+    from catalog import components as catalog_components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        u = catalog_components.user_store(s).grant(name, _datasets_option(datasets))
+    console.print(f"{u.name} may see: {'all datasets' if u.visible() is None else ', '.join(u.datasets or ()) or 'nothing'}")
+
+
+@users.command("remove")
+@click.argument("name")
+def users_remove(name: str) -> None:
+    """Delete NAME: its token and sessions stop working at once."""
+    from catalog import components as catalog_components
+
+    s = _settings()
+    _require_lake(s)
+    with _errors():
+        catalog_components.user_store(s).remove(name)
+    console.print(f"user {name} removed")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True)
 def serve(host: str, port: int) -> None:
     """Serve the catalog web UI (/ui) and JSON API (datasets, files, search, rules), token required.
 
-    The token is DATALAKE_API_TOKEN; in local mode one is generated into <state dir>/api_token
-    (mode 0600) when unset. Send it as `Authorization: Bearer <token>`.
+    Sign in with a user's token (`datalake users add NAME --role reader`) or with the admin token
+    DATALAKE_API_TOKEN; in local mode one is generated into <state dir>/api_token (mode 0600)
+    when unset. Send tokens as `Authorization: Bearer <token>`. API docs: /docs (signed in).
     """
     import os
     import secrets

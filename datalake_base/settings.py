@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     api_token: str | None = Field(None, validation_alias=_env("DATALAKE_API_TOKEN"))
     # schema drift events found by the crawler are published here too (locally: log + dataset record)
     schema_events_topic_arn: str | None = Field(None, validation_alias=_env("DATALAKE_SCHEMA_EVENTS_TOPIC_ARN"))
+    # AWS mode: the catalog app also accepts Cognito user-pool JWTs (ID or access tokens) from this
+    # issuer (https://cognito-idp.<region>.amazonaws.com/<pool id>) for this app client id.
+    cognito_issuer: str | None = Field(None, validation_alias=_env("DATALAKE_COGNITO_ISSUER"))
+    cognito_audience: str | None = Field(None, validation_alias=_env("DATALAKE_COGNITO_AUDIENCE"))
 
     # --- local persistence ---------------------------------------------------------------------------
     # `datalake down` saves the local lake to <state dir>/snapshot; messages still in flight (invisible

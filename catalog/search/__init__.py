@@ -1,6 +1,6 @@
 """The catalog's search index: one contract (``SearchIndex``), two backends.
 
-``embedded`` (default, local mode): SQLite FTS5 in ``<state_dir>/search.sqlite3``.
+``embedded`` (default, local mode): a tantivy index in ``<state_dir>/search.tantivy/``.
 ``opensearch``: an OpenSearch index (AWS OpenSearch Service or a local OpenSearch server).
 """
 
@@ -18,8 +18,9 @@ from catalog.search.exceptions import (
     SchemaMismatchError,
     SearchError,
     SearchUnavailableError,
+    UnknownFilterError,
 )
-from catalog.search.types import CatalogDocument, FacetField, SearchHit
+from catalog.search.types import FACET_FIELDS, FILTER_FIELDS, CatalogDocument, FacetField, SearchHit, SearchPage
 
 if TYPE_CHECKING:
     from datalake_base.settings import Settings
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BulkIndexError",
     "CatalogDocument",
+    "FACET_FIELDS",
+    "FILTER_FIELDS",
     "FacetField",
     "IndexMissingError",
     "InvalidDocumentError",
@@ -35,12 +38,14 @@ __all__ = [
     "SearchError",
     "SearchHit",
     "SearchIndex",
+    "SearchPage",
     "SearchUnavailableError",
+    "UnknownFilterError",
     "build_search_index",
     "sigv4_needed",
 ]
 
-EMBEDDED_FILE = "search.sqlite3"
+EMBEDDED_DIR = "search.tantivy"
 
 
 def sigv4_needed(url: str) -> bool:
@@ -52,9 +57,9 @@ def sigv4_needed(url: str) -> bool:
 def build_search_index(settings: "Settings") -> SearchIndex:
     """The backend ``settings.search_backend`` names. Call ``ensure()`` before the first write."""
     if settings.search_backend == "embedded":
-        from catalog.search.embedded import SqliteSearchIndex
+        from catalog.search.embedded import TantivySearchIndex
 
-        return SqliteSearchIndex(settings.state_path / EMBEDDED_FILE)
+        return TantivySearchIndex(settings.state_path / EMBEDDED_DIR)
     if settings.search_backend == "opensearch":
         from catalog.search.opensearch import OpenSearchIndex, build_opensearch_client
 

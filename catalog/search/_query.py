@@ -10,25 +10,31 @@ import html
 import json
 import re
 import unicodedata
+from datetime import datetime, timezone
 from decimal import Decimal
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from catalog.search.exceptions import InvalidDocumentError, InvalidQueryError
-from catalog.search.types import CatalogDocument
+from catalog.search.exceptions import InvalidDocumentError, InvalidQueryError, UnknownFilterError
+from catalog.search.types import FACET_FIELDS, FILTER_FIELDS, CatalogDocument, SearchHit
 
 SearchField = Literal["dataset", "columns", "key", "tags", "metadata", "owner", "description"]
-# Weight of a match in each field; a hit scores the sum over terms of the best matching field.
-FIELD_WEIGHTS: dict[SearchField, int] = {
-    "dataset": 10,
-    "columns": 8,
-    "key": 4,
-    "tags": 3,
-    "metadata": 2,
-    "owner": 2,
-    "description": 1,
+Tier = Literal["name_exact", "name_prefix", "name_substring", "column", "name_fuzzy", "text", "key"]
+# How well one term matches a document, best first. A hit scores the sum over terms of the
+# best tier each term reached, so a catalog search puts names before columns before prose
+# before file keys. Weights are spaced so that one term's tier outweighs any lower tier.
+TIER_WEIGHTS: dict[Tier, int] = {
+    "name_exact": 100,  # the term is the dataset name
+    "name_prefix": 60,  # the dataset name starts with the term
+    "name_substring": 40,  # the term is inside the dataset name
+    "column": 20,  # the term is inside a column name
+    "name_fuzzy": 10,  # a dataset/column name or one of its words is within the typo distance
+    "text": 5,  # every word of the term starts a word of tags, metadata, owner or description
+    "key": 2,  # the term is inside the object key
 }
+TIERS: tuple[Tier, ...] = tuple(TIER_WEIGHTS)
 # Matched as case-insensitive substrings of the whole value.
 IDENT_FIELDS: tuple[SearchField, ...] = ("dataset", "columns", "key")
 # Matched word by word: each word of the term must start a word of the field.
@@ -176,3 +182,140 @@ def _mark(value: str, patterns: list[re.Pattern[str]]) -> str | None:
         pos = min(e, hi)
     parts.append(html.escape(value[pos:hi]))
     return ("…" if lo else "") + "".join(parts) + ("…" if hi < len(value) else "")
+
+
+# --- derived values both backends index ------------------------------------------------------
+
+
+def quality_verdict(doc: dict[str, Any]) -> str:
+    """One word an analyst can filter on: quarantined, passed, rejected_rows or not_validated."""
+    if doc.get("status") == "quarantined":
+        return "quarantined"
+    v = doc.get("validation") or {}
+    if isinstance(v, dict) and isinstance(v.get("rejected"), (int, float)):
+        return "passed" if v["rejected"] == 0 else "rejected_rows"
+    return "not_validated"
+
+
+def filter_values(doc: dict[str, Any]) -> dict[str, list[str]]:
+    """The exact values each filter/facet field holds for ``doc`` (see types.FILTER_FIELDS)."""
+
+    def one(v: Any) -> list[str]:
+        return [str(v)] if v not in (None, "") else []
+
+    return {
+        "kind": one(doc.get("kind")),
+        "dataset": one(doc.get("dataset")),
+        "status": one(doc.get("status")),
+        "format": one(doc.get("format")),
+        "owner": one(doc.get("owner")),
+        "tag": sorted({f"{k}={_text(v)}" for k, v in (doc.get("tags") or {}).items()}),
+        "partition_key": sorted({str(k) for k in (doc.get("partitions") or {})}),
+        "quality": [quality_verdict(doc)],
+    }
+
+
+def arrival(doc: dict[str, Any]) -> str | None:
+    """When the document last changed: an object's arrival, a dataset's latest file arrival."""
+    return doc.get("arrival_time") or doc.get("last_arrival")
+
+
+def sort_key(doc_id: str, doc: dict[str, Any]) -> str:
+    """Tie-break order for equal scores, as one ascending string both backends sort by:
+    datasets before files, then newest arrival first, then the id."""
+    kind = "0" if doc.get("kind") == "dataset" else "1"
+    stamp = _instant(arrival(doc))
+    # Digits mapped d -> 9-d turn an ascending sort into newest first; no time sorts last.
+    recency = stamp.translate(_INVERT) if stamp else "~" * 20
+    return f"{kind}{recency}|{doc_id}"
+
+
+_INVERT = str.maketrans("0123456789", "9876543210")
+
+
+def _instant(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S%f")
+
+
+def name_values(doc: dict[str, Any]) -> list[str]:
+    """Lower-cased dataset and column names plus their words: what typo-tolerant matching sees."""
+    names = [doc.get("dataset") or ""] + [c.get("name", "") for c in doc.get("columns") or []]
+    out: set[str] = set()
+    for n in names:
+        n = n.lower()
+        if n:
+            out.add(n)
+            out.update(words(n))
+    return sorted(out)
+
+
+def text_words(doc: dict[str, Any]) -> list[str]:
+    """Lower-cased words of tags, metadata, owner and description (the ``text`` tier)."""
+    values = searchable_values(doc)
+    return [w for f in TEXT_FIELDS for v in values[f] for w in words(v.lower())]
+
+
+def fuzzy_distance(term: str) -> int:
+    """Edits a term may be away from a name: none below 5 characters (too many false friends),
+    one up to 8, two from 9 ("orgnization" finds organization, "organisation" too)."""
+    if len(term) < 5:
+        return 0
+    return 1 if len(term) < 9 else 2
+
+
+def group_by_dataset(hits: list[SearchHit], files_per_dataset: int = 5) -> list[dict[str, Any]]:
+    """Hits grouped as an analyst reads them: one entry per dataset, in order of its best hit,
+    carrying the dataset's own hit (if it matched) and its best-ranked matching files."""
+    groups: dict[str, dict[str, Any]] = {}
+    for h in hits:
+        name = h.doc.get("dataset", "")
+        g = groups.setdefault(name, {"dataset": name, "score": h.score, "hit": None, "files": [], "file_matches": 0})
+        if h.doc.get("kind") == "dataset":
+            g["hit"] = h
+        else:
+            g["file_matches"] += 1
+            if len(g["files"]) < files_per_dataset:
+                g["files"].append(h)
+    return list(groups.values())
+
+
+MAX_WINDOW = 10_000  # offset + limit; deeper pages are a sign to narrow with filters
+
+
+def check_page(offset: int, limit: int) -> tuple[int, int]:
+    check_limit(limit)
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0 or offset + limit > MAX_WINDOW:
+        raise InvalidQueryError(
+            f"offset must be an integer from 0 with offset + limit <= {MAX_WINDOW}, got offset={offset!r}; "
+            "narrow the search with filters instead of paging that deep"
+        )
+    return offset, limit
+
+
+def check_filters(filters: Mapping[str, Any] | None) -> dict[str, list[str]]:
+    """Filters as field -> accepted values (OR within a field, AND across fields)."""
+    out: dict[str, list[str]] = {}
+    for field, value in (filters or {}).items():
+        if field not in FILTER_FIELDS:
+            raise UnknownFilterError(field)
+        values = [value] if isinstance(value, str) else list(value or [])
+        values = [str(v) for v in values if v is not None and v != ""]
+        if values:
+            out[field] = values
+    return out
+
+
+def check_facets(fields: Iterable[str]) -> list[str]:
+    fields = list(fields)
+    for f in fields:
+        if f not in FACET_FIELDS:
+            raise InvalidQueryError(f"cannot facet on {f!r}; use one of {', '.join(FACET_FIELDS)}")
+    return fields

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from catalog.search.types import FacetField, Kind, SearchHit, Status
+from catalog.search.types import FacetField, Kind, SearchHit, SearchPage, Status
 
 
 class SearchIndex(ABC):
     """Full-text index over catalog documents (one per object version, one per dataset).
 
-    Matching (identical on every backend, see docs/search.md): the text is split on whitespace
-    into terms; every term must match at least one field. Identifier fields (dataset, column
-    names, key) match a term as a case-insensitive substring; free-text fields (tags, metadata,
-    owner, description) match when each word of the term starts a word of the field.
-    A hit scores the sum over terms of the best field weight the term matched
-    (dataset 10, columns 8, key 4, tags 3, metadata 2, owner 2, description 1); ties go to the
-    newest ``arrival_time``, then the id. Empty text lists documents newest first.
+    Ranking (identical on every backend, see docs/search.md): the text is split on whitespace
+    into terms; every term must match the document somewhere. Each term scores the best tier it
+    reaches (``_query.TIER_WEIGHTS``: exact dataset name 100, name prefix 60, inside the name 40,
+    inside a column name 20, a name within typo distance 10, words of tags/metadata/owner/
+    description 5, inside the file key 2); a hit scores the sum. Equal scores list datasets
+    before files, then the newest arrival, then the id. Empty text lists documents in that
+    tie-break order.
     """
 
     @abstractmethod
     def ensure(self) -> None:
-        """Create the index (mappings/tables) if missing. Idempotent."""
+        """Create the index (mappings/files) if missing. Idempotent."""
 
     @abstractmethod
     def upsert(self, doc_id: str, doc: dict[str, Any]) -> None:
@@ -42,6 +42,37 @@ class SearchIndex(ABC):
         """The stored document, or None."""
 
     @abstractmethod
+    def query(
+        self,
+        text: str,
+        *,
+        filters: Mapping[str, str | Sequence[str]] | None = None,
+        offset: int = 0,
+        limit: int = 20,
+        facets: Sequence[FacetField] = (),
+    ) -> SearchPage:
+        """A page of hits for ``text`` (untrusted; never parsed as query syntax) under ``filters``
+        (field -> value or values; OR within a field, AND across fields; an unknown field raises
+        UnknownFilterError), with the total match count and counts per value of each facet."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of indexed documents."""
+
+    def apply(self, ops: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
+        """Upserts (``("upsert", id, doc)``) and deletes (``("delete", id, None)``) in order.
+        Backends may write them at once; an invalid document raises before anything is written
+        where the backend can check first."""
+        for op, doc_id, doc in ops:
+            if op == "delete":
+                self.delete(doc_id)
+            else:
+                self.upsert(doc_id, doc or {})
+
+    def clear(self) -> None:  # noqa: B027 - optional hook
+        """Remove every document (a rebuild starts here)."""
+        raise NotImplementedError
+
     def search(
         self,
         text: str,
@@ -51,18 +82,16 @@ class SearchIndex(ABC):
         kind: Kind | str | None = None,
         limit: int = 20,
     ) -> list[SearchHit]:
-        """Documents matching ``text`` (untrusted; never parsed as query syntax) and the filters."""
+        """The first ``limit`` hits under the common filters (a shorthand for ``query``)."""
+        filters = {k: v for k, v in (("dataset", dataset), ("status", status), ("kind", kind)) if v is not None}
+        return self.query(text, filters=filters, limit=limit).hits
 
-    @abstractmethod
     def facets(self, field: FacetField) -> dict[str, int]:
-        """Document count per value of ``field`` (documents without a value are left out)."""
-
-    @abstractmethod
-    def count(self) -> int:
-        """Number of indexed documents."""
+        """Document count per value of ``field`` over the whole index (no value: left out)."""
+        return self.query("", limit=1, facets=[field]).facets[field]
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections. The index may not be used afterwards."""
+        """Release resources. The index may not be used afterwards."""
 
     def __enter__(self) -> "SearchIndex":
         return self

@@ -23,6 +23,17 @@ class InvalidQueryError(SearchError, ValueError):
     """A query argument is out of range (the text itself is never invalid: it is escaped)."""
 
 
+class UnknownFilterError(InvalidQueryError):
+    """A filter names a field the index cannot filter on; the API answers 400 with the valid ones."""
+
+    def __init__(self, field: str) -> None:
+        from catalog.search.types import FILTER_FIELDS
+
+        self.field = field
+        self.valid = list(FILTER_FIELDS)
+        super().__init__(f"unknown filter {field!r}; filter on one of: {', '.join(FILTER_FIELDS)}")
+
+
 class BulkIndexError(SearchError):
     """Some documents of a bulk write failed; the others were written.
 

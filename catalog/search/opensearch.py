@@ -2,16 +2,16 @@
 
 Mapping (``dynamic: false``, so arbitrary tags/metadata never change or break the mapping):
 identifier fields (dataset, key, column names) are keywords with a lower-casing normalizer,
-matched by escaped ``wildcard`` queries for exact substring semantics; free-text fields (tags,
-metadata, owner, description) use an edge-n-gram analyzer so a word matches by prefix;
-``columns`` is nested (name + type stay paired); ``dataset``/``status``/``format`` keywords feed
-facets. Every field clause is a ``constant_score`` with the field's weight inside a ``dis_max``
-per term, so scores equal the embedded backend's.
+matched by escaped ``term``/``prefix``/``wildcard`` queries; ``search_fields`` holds what
+``_query`` derives for every backend: names and their words (typo tolerance: ``fuzzy``), the
+words of tags/metadata/owner/description (edge n-grams: word prefixes), the filter/facet values
+and the tie-break ``sortkey``. Every tier is a ``constant_score`` with its weight inside a
+``dis_max`` per term, so scores and order equal the embedded backend's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlparse
 
@@ -20,13 +20,21 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from catalog.search._query import (
-    FIELD_WEIGHTS,
     MAX_WORD_CHARS,
-    check_limit,
+    TIER_WEIGHTS,
+    TIERS,
+    Tier,
+    check_facets,
+    check_filters,
+    check_page,
+    filter_values,
+    fuzzy_distance,
     highlight,
+    name_values,
     normalize_document,
     parse_terms,
-    searchable_values,
+    sort_key,
+    text_words,
     words,
 )
 from catalog.search.base import SearchIndex
@@ -38,10 +46,10 @@ from catalog.search.exceptions import (
     SchemaMismatchError,
     SearchUnavailableError,
 )
-from catalog.search.types import FACET_FIELDS, FacetField, SearchHit
+from catalog.search.types import FILTER_FIELDS, FacetField, SearchHit, SearchPage
 
 Refresh = bool | Literal["wait_for"]
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _DERIVED = "search_fields"  # derived text stored beside the document, stripped on read
 
 _LC = {"type": "keyword", "normalizer": "lowercase"}
@@ -90,8 +98,10 @@ MAPPINGS: dict[str, Any] = {
         _DERIVED: {
             "properties": {
                 "doc_id": {"type": "keyword"},
-                "tags": _PREFIX_TEXT,
-                "metadata": _PREFIX_TEXT,
+                "sortkey": {"type": "keyword"},
+                "names": {"type": "keyword"},
+                "text": _PREFIX_TEXT,
+                "filters": {"properties": {f: {"type": "keyword"} for f in FILTER_FIELDS}},
             }
         },
     },
@@ -221,34 +231,36 @@ class OpenSearchIndex(SearchIndex):
     def count(self) -> int:
         return int(self._call(self.client.count, index=self.index)["count"])
 
-    def facets(self, field: FacetField) -> dict[str, int]:
-        if field not in FACET_FIELDS:
-            raise InvalidQueryError(f"cannot facet on {field!r}; use one of {', '.join(FACET_FIELDS)}")
-        body = {"size": 0, "aggs": {"values": {"terms": {"field": field, "size": 10_000}}}}
-        res = self._call(self.client.search, index=self.index, body=body)
-        buckets = res["aggregations"]["values"]["buckets"]
-        return {b["key"]: int(b["doc_count"]) for b in sorted(buckets, key=lambda b: (-b["doc_count"], b["key"]))}
+    def clear(self) -> None:
+        self._call(self.client.delete_by_query, index=self.index, body={"query": {"match_all": {}}},
+                   refresh=bool(self.refresh), conflicts="proceed")
 
-    def search(
+    def query(
         self,
         text: str,
         *,
-        dataset: str | None = None,
-        status: str | None = None,
-        kind: str | None = None,
+        filters: Mapping[str, str | Sequence[str]] | None = None,
+        offset: int = 0,
         limit: int = 20,
-    ) -> list[SearchHit]:
-        check_limit(limit)
+        facets: Sequence[FacetField] = (),
+    ) -> SearchPage:
+        offset, limit = check_page(offset, limit)
+        wanted = check_facets(facets)
+        filt = [{"terms": {f"{_DERIVED}.filters.{f}": vs}} for f, vs in check_filters(filters).items()]
         terms = parse_terms(text)
-        filters = [{"term": {f: v}} for f, v in (("dataset", dataset), ("status", status), ("kind", kind)) if v is not None]
-        recency = [{"arrival_time": {"order": "desc", "missing": "_last"}}, {f"{_DERIVED}.doc_id": {"order": "asc"}}]
+        tiebreak = {f"{_DERIVED}.sortkey": {"order": "asc"}}
         if terms:
-            query = {"bool": {"must": [_term_query(t) for t in terms], "filter": filters}}
-            sort = [{"_score": {"order": "desc"}}, *recency]
+            query = {"bool": {"must": [_term_query(t) for t in terms], "filter": filt}}
+            sort: list[Any] = [{"_score": {"order": "desc"}}, tiebreak]
         else:
-            query = {"bool": {"filter": filters}} if filters else {"match_all": {}}
-            sort = recency
-        body = {"query": query, "sort": sort, "size": limit, "track_scores": True, "_source": {"excludes": [_DERIVED]}}
+            query = {"bool": {"filter": filt}} if filt else {"match_all": {}}
+            sort = [tiebreak]
+        body: dict[str, Any] = {
+            "query": query, "sort": sort, "from": offset, "size": limit, "track_scores": True,
+            "track_total_hits": True, "_source": {"excludes": [_DERIVED]},
+        }
+        if wanted:
+            body["aggs"] = {f: {"terms": {"field": f"{_DERIVED}.filters.{f}", "size": 1000}} for f in wanted}
         try:
             res = self._call(self.client.search, index=self.index, body=body)
         except TransportError as e:
@@ -258,41 +270,60 @@ class OpenSearchIndex(SearchIndex):
             doc = h["_source"]
             score = float(h.get("_score") or 0.0) if terms else 0.0
             hits.append(SearchHit(id=h["_id"], score=score, doc=doc, highlights=highlight(doc, terms)))
-        return hits
+        total = res["hits"]["total"]
+        total = int(total["value"] if isinstance(total, dict) else total)
+        aggs = res.get("aggregations") or {}
+        counts = {
+            f: {b["key"]: int(b["doc_count"]) for b in sorted(aggs.get(f, {}).get("buckets", []),
+                                                             key=lambda b: (-b["doc_count"], b["key"]))}
+            for f in wanted
+        }
+        return SearchPage(hits=hits, total=total, offset=offset, limit=limit, facets=counts)
 
 
 def _source(doc_id: str, doc: dict[str, Any]) -> dict[str, Any]:
-    values = searchable_values(doc)
-    return {**doc, _DERIVED: {"doc_id": doc_id, "tags": values["tags"], "metadata": values["metadata"]}}
+    return {**doc, _DERIVED: {
+        "doc_id": doc_id, "sortkey": sort_key(doc_id, doc), "names": name_values(doc),
+        "text": " ".join(text_words(doc)), "filters": filter_values(doc),
+    }}
 
 
 def _wildcard_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
 
 
-def _term_query(term: str) -> dict[str, Any]:
-    """One term: the best-weighted field it matches (dis_max of constant scores)."""
-
-    def scored(weight_of: str, clause: dict[str, Any]) -> dict[str, Any]:
-        return {"constant_score": {"filter": clause, "boost": FIELD_WEIGHTS[weight_of]}}  # type: ignore[index]
-
+def _tier_clause(term: str, tier: Tier) -> dict[str, Any] | None:
+    """The query for documents where ``term`` reaches ``tier`` (None: cannot apply)."""
     pattern = f"*{_wildcard_escape(term)}*"
 
     def substring(field: str) -> dict[str, Any]:
         return {"wildcard": {field: {"value": pattern, "case_insensitive": True}}}
 
+    if tier == "name_exact":
+        return {"term": {"dataset.lc": term}}
+    if tier == "name_prefix":
+        return {"prefix": {"dataset.lc": {"value": term}}}
+    if tier == "name_substring":
+        return substring("dataset.lc")
+    if tier == "column":
+        return {"nested": {"path": "columns", "query": substring("columns.name.lc")}}
+    if tier == "name_fuzzy":
+        distance = fuzzy_distance(term)
+        if not distance:
+            return None
+        return {"fuzzy": {f"{_DERIVED}.names": {"value": term, "fuzziness": distance, "transpositions": True,
+                                                 "prefix_length": 0, "max_expansions": 1000}}}
+    if tier == "text":
+        ws = words(term)
+        return {"bool": {"filter": [{"term": {f"{_DERIVED}.text": w}} for w in ws]}} if ws else None
+    return substring("key.lc")
+
+
+def _term_query(term: str) -> dict[str, Any]:
+    """One term: the best tier it reaches (dis_max of constant scores)."""
     queries = [
-        scored("dataset", substring("dataset.lc")),
-        scored("columns", {"nested": {"path": "columns", "query": substring("columns.name.lc")}}),
-        scored("key", substring("key.lc")),
+        {"constant_score": {"filter": clause, "boost": TIER_WEIGHTS[tier]}}
+        for tier in TIERS
+        if (clause := _tier_clause(term, tier)) is not None
     ]
-    ws = words(term)
-    if ws:
-        for weight_of, field in (
-            ("tags", f"{_DERIVED}.tags"),
-            ("metadata", f"{_DERIVED}.metadata"),
-            ("owner", "owner.words"),
-            ("description", "description"),
-        ):
-            queries.append(scored(weight_of, {"bool": {"filter": [{"term": {field: w}} for w in ws]}}))
     return {"dis_max": {"tie_breaker": 0.0, "queries": queries}}

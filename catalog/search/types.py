@@ -9,8 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 Kind = Literal["object", "dataset"]
 Status = Literal["received", "ingested", "quarantined", "validated", "loaded", "deleted"]
 Format = Literal["csv", "jsonl", "parquet"]
-FacetField = Literal["dataset", "status", "format"]
-FACET_FIELDS: tuple[FacetField, ...] = ("dataset", "status", "format")
+FacetField = Literal["kind", "dataset", "status", "format", "owner", "tag", "partition_key", "quality"]
+# Exact-value fields: each is a filter (``filters={"format": ["csv"]}``) and a facet with counts.
+# ``tag`` values are "key=value"; ``quality`` is quarantined / passed / rejected_rows / not_validated.
+FACET_FIELDS: tuple[FacetField, ...] = ("kind", "dataset", "status", "format", "owner", "tag", "partition_key", "quality")
+FILTER_FIELDS = FACET_FIELDS
 
 
 class Column(BaseModel):
@@ -56,3 +59,14 @@ class SearchHit(BaseModel):
     doc: dict[str, Any]
     # field -> fragments with matches wrapped in <em>…</em> (text is HTML-escaped)
     highlights: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class SearchPage(BaseModel):
+    """One page of ranked hits, how many documents matched in all, and facet counts over them."""
+
+    hits: list[SearchHit]
+    total: int
+    offset: int = 0
+    limit: int = 20
+    # field -> value -> number of matching documents (over every match, not just this page)
+    facets: dict[str, dict[str, int]] = Field(default_factory=dict)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,7 +35,8 @@ from datalake.local.journal import pending as journal_pending
 from datalake_base.settings import Settings
 
 # Derived local stores: kept with a saved lake (they match it), cleared when the lake starts empty.
-DERIVED = ("search.sqlite3", "search.sqlite3-wal", "search.sqlite3-shm", "warehouse.duckdb", "warehouse.duckdb.wal")
+DERIVED = ("search.tantivy", "search.sqlite3", "search.sqlite3-wal", "search.sqlite3-shm", "warehouse.duckdb",
+           "warehouse.duckdb.wal")
 PROGRESS = "progress.json"
 
 # Receives the daemon's progress.json: {"phase": "restore"|"export", "step", "done", "total"}.
@@ -146,7 +148,10 @@ def up(settings: Settings, timeout: float = 90, progress: OnProgress | None = No
     if not snapshot.exists(settings) and not journal_pending(journal_path(state)):
         # the endpoint starts empty, so derived stores start empty too
         for name in DERIVED:
-            (state / name).unlink(missing_ok=True)
+            if (state / name).is_dir():
+                shutil.rmtree(state / name)
+            else:
+                (state / name).unlink(missing_ok=True)
     (state / PROGRESS).unlink(missing_ok=True)
     log = open(state / "daemon.log", "ab")
     proc = subprocess.Popen(

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from catalog.api import create_app
 from catalog.indexer import doc_id, to_search_doc
-from catalog.search.embedded import SqliteSearchIndex
+from catalog.search.embedded import TantivySearchIndex
 from datalake_base import aws
 from catalog import components as catalog_components
 from ingestion import components
@@ -29,13 +29,14 @@ def client(local_settings, tmp_path):
     components.arrivals(local_settings).process(ObjectEvent(
         kind="created", bucket=local_settings.landing_bucket, key="jobs/a.csv", event_name="ObjectCreated:Put",
         event_time="2026-11-25T10:00:00Z", source="s3"))
-    index = SqliteSearchIndex(tmp_path / "search.sqlite3")
+    index = TantivySearchIndex(tmp_path / "search.tantivy")
     index.ensure()
     store = catalog_components.catalog_store(local_settings)
     for item in [*store.list_objects("jobs"), store.get_dataset("jobs")]:
         item = {**item, "pk": "DS#jobs"}
         index.upsert(doc_id(item), to_search_doc(item))
-    app = create_app(token=TOKEN, store=lambda: store, search=lambda: index, rules=lambda: rules_store(local_settings))
+    app = create_app(token=TOKEN, store=lambda: store, search=lambda: index, rules=lambda: rules_store(local_settings),
+                     users=lambda: catalog_components.user_store(local_settings))
     return TestClient(app)
 
 
@@ -65,8 +66,63 @@ def test_datasets_and_files_are_listed_without_internal_keys(client):
 
 
 def test_search_finds_a_file_by_column_name(client):
-    hits = client.get("/search", params={"q": "job_type"}, headers=auth()).json()
-    assert any(h["doc"].get("key") == "jobs/a.csv" for h in hits)
+    body = client.get("/search", params={"q": "job_type"}, headers=auth()).json()
+    assert any(h["doc"].get("key") == "jobs/a.csv" for h in body["hits"])
+    assert [g["dataset"] for g in body["groups"]] == ["jobs"]
+
+
+@pytest.fixture
+def search_client(tmp_path):
+    """The API over an index holding the contract suite's documents plus 25 more files."""
+    from tests.functional.search.docs import ALL, object_doc
+
+    index = TantivySearchIndex(tmp_path / "search.tantivy")
+    more = {f"s3://l/raw/job_reqs/p{i:02d}.csv": object_doc("job_reqs", f"raw/job_reqs/p{i:02d}.csv",
+                                                            arrival_time=f"2026-02-{i + 1:02d}T00:00:00Z")
+            for i in range(25)}
+    index.upsert_many([*ALL.items(), *more.items()])
+    app = create_app(token=TOKEN, store=lambda: None, search=lambda: index, rules=lambda: None)
+    return TestClient(app)
+
+
+def test_search_pages_group_files_under_their_dataset_with_facets(search_client):
+    body = search_client.get("/search", params={"q": "job_reqs", "per_page": 10}, headers=auth()).json()
+    assert body["total"] == 27 and body["pages"] == 3 and len(body["hits"]) == 10
+    assert body["hits"][0]["id"] == "dataset#job_reqs"  # the dataset before its files
+    (group,) = body["groups"]
+    assert group["hit"]["id"] == "dataset#job_reqs" and group["file_matches"] == 9
+    assert body["facets"]["kind"] == {"object": 26, "dataset": 1}
+    assert body["facets"]["partition_key"] == {"ingest_date": 1}
+    page3 = search_client.get("/search", params={"q": "job_reqs", "per_page": 10, "page": 3}, headers=auth()).json()
+    assert len(page3["hits"]) == 7
+
+
+def test_search_filters_are_repeatable_and_narrow_hits_and_facets(search_client):
+    body = search_client.get("/search?format=parquet&format=jsonl", headers=auth()).json()
+    assert {h["doc"]["dataset"] for h in body["hits"]} == {"sales", "weather"}
+    assert body["facets"]["format"] == {"jsonl": 1, "parquet": 1}
+    body = search_client.get("/search", params={"q": "organization", "tag": "team=talent-analytics"}, headers=auth()).json()
+    assert [h["doc"]["key"] for h in body["hits"]] == ["raw/job_reqs/ingest_date=2026-01-15/part_0001.csv"]
+
+
+def test_typo_in_a_name_is_found_and_highlights_come_back(search_client):
+    body = search_client.get("/search", params={"q": "orgnization"}, headers=auth()).json()
+    assert body["groups"][0]["dataset"] == "job_reqs"
+    body = search_client.get("/search", params={"q": "2024-03"}, headers=auth()).json()
+    assert body["hits"][0]["highlights"]["key"] == ["raw/sales/<em>2024-03</em>/orders.parquet"]
+
+
+@pytest.mark.parametrize("params", [{"fromat": "csv"}, {"limit": "5"}])
+def test_unknown_filter_is_a_400_listing_the_valid_ones(search_client, params):
+    resp = search_client.get("/search", params=params, headers=auth())
+    assert resp.status_code == 400
+    assert resp.json()["valid_filters"] == ["kind", "dataset", "status", "format", "owner", "tag", "partition_key", "quality"]
+
+
+@pytest.mark.parametrize("params", [{"page": "0"}, {"per_page": "1000"}, {"page": "x"}, {"page": "600"}])
+def test_bad_page_parameters_are_a_400_with_the_allowed_range(search_client, params):
+    resp = search_client.get("/search", params=params, headers=auth())
+    assert resp.status_code == 400 and resp.json()["detail"]
 
 
 def test_rules_crud_versions_every_change(client):

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from catalog.api import create_app
 from catalog.indexer import doc_id, to_search_doc
-from catalog.search.embedded import SqliteSearchIndex
+from catalog.search.embedded import TantivySearchIndex
 from catalog.ui import COOKIE
 from datalake_base import aws
 from catalog import components as catalog_components
@@ -28,13 +28,14 @@ def browser(local_settings, tmp_path):
     components.arrivals(local_settings).process(ObjectEvent(
         kind="created", bucket=local_settings.landing_bucket, key=HOSTILE, event_name="ObjectCreated:Put",
         event_time="2026-11-25T10:00:00Z", source="s3"))
-    index = SqliteSearchIndex(tmp_path / "search.sqlite3")
+    index = TantivySearchIndex(tmp_path / "search.tantivy")
     index.ensure()
     store = catalog_components.catalog_store(local_settings)
     for item in [*store.list_objects("jobs"), store.get_dataset("jobs")]:
         index.upsert(doc_id(item), to_search_doc(item))
     app = create_app(token=TOKEN, store=lambda: store, search=lambda: index,
-                     rules=lambda: rules_store(local_settings), secure_cookie=False)
+                     rules=lambda: rules_store(local_settings), secure_cookie=False,
+                     users=lambda: catalog_components.user_store(local_settings))
     return TestClient(app, follow_redirects=False)
 
 
@@ -66,7 +67,7 @@ def test_search_and_dataset_pages_escape_untrusted_names(browser):
         assert "<script>alert" not in resp.text and "&lt;script&gt;alert" in resp.text
         assert "<img src=x" not in resp.text
         assert "script-src" not in resp.headers["content-security-policy"]  # no scripts allowed at all
-    assert "1 result(s)" in page.text and "ingested" in detail.text
+    assert "match" in page.text and "ingested" in detail.text
 
 
 def test_the_json_api_still_needs_the_bearer_token_even_with_a_ui_session(browser):
@@ -110,3 +111,31 @@ def test_dataset_page_says_where_great_expectations_differs_and_why(browser, loc
     assert "differs: GE 1" in page and "Java&#39;s rlike" in page
     assert "errored, not checked" in page and "of the same type" in page
     assert page.count("agrees</td>") == 1  # R:org
+
+
+def test_search_page_offers_facets_and_filters_by_them(browser):
+    _sign_in(browser)
+    page = browser.get("/ui", params={"q": "organization"})
+    assert 'href="/ui?q=organization&amp;format=csv"' in page.text  # the format facet, as a link
+    filtered = browser.get("/ui", params={"q": "organization", "format": "parquet"})
+    assert filtered.status_code == 200 and "0 matches" in filtered.text and "remove filter format parquet" in filtered.text
+
+
+def test_unknown_filter_and_missing_dataset_are_html_pages_not_json(browser):
+    _sign_in(browser)
+    bad = browser.get("/ui", params={"fromat": "csv"})
+    assert bad.status_code == 400 and "text/html" in bad.headers["content-type"]
+    assert "filter on one of: kind, dataset, status, format" in bad.text
+    nowhere = browser.get("/ui/no/such/page")
+    assert nowhere.status_code == 404 and "text/html" in nowhere.headers["content-type"]
+    missing = browser.get("/ui/dataset", params={"name": ".."})
+    assert missing.status_code == 404 and "There is no dataset named &#39;..&#39;" in missing.text
+
+
+def test_every_response_carries_a_strict_csp_and_the_stylesheet_is_self_hosted(browser):
+    for resp in (browser.get("/ui/login"), browser.get("/datasets"), browser.get("/ui/static/app.css")):
+        csp = resp.headers["content-security-policy"]
+        assert "script-src" not in csp and "'unsafe-inline'" not in csp and "default-src 'none'" in csp
+    assert browser.get("/ui/static/app.css").headers["content-type"].startswith("text/css")
+    assert browser.get("/ui/static/..%2Fui.py").status_code == 404
+    assert "https://" not in browser.get("/ui/login").text  # nothing loaded from elsewhere

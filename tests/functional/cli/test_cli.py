@@ -33,8 +33,8 @@ def _drop(settings, key: str, body: bytes) -> None:
 
 def test_every_command_has_help():
     runner = CliRunner()
-    for cmd in ["up", "down", "status", "datasets", "show", "search", "crawl", "rules", "validate", "load", "query",
-                "demo", "serve", "dlq", "reconcile", "runs", "run", "pipeline"]:
+    for cmd in ["up", "down", "status", "datasets", "show", "search", "reindex", "users", "crawl", "rules", "validate",
+                "load", "query", "demo", "serve", "dlq", "reconcile", "runs", "run", "pipeline"]:
         result = runner.invoke(main, [cmd, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, cmd
 

@@ -64,7 +64,7 @@ def test_lake_is_saved_on_down_and_restored_on_up_without_reingestion(lake_env):
     reports: list[dict] = []
     assert lifecycle.down(s, progress=reports.append)
     assert (s.state_path / "snapshot" / "manifest.json").is_file()
-    assert (s.state_path / "search.sqlite3").exists()  # kept for the restored lake
+    assert (s.state_path / "search.tantivy").exists()  # kept for the restored lake
     manifest = snapshot.info(s)
     assert manifest["counts"]["buckets"][s.landing_bucket]["current_objects"] == 1
     aws.clear_clients()
@@ -114,7 +114,7 @@ def test_damaged_snapshot_is_refused_whole_and_discard_starts_empty(lake_env):
     aws.clear_clients()
     lifecycle.up(s, timeout=60)
     assert _store(s).list_objects("kept") == []
-    assert not (s.state_path / "search.sqlite3").exists() or not build_search_index(s).search("first")
+    assert not (s.state_path / "search.tantivy").exists() or not build_search_index(s).search("first")
 
 
 def test_a_snapshot_of_another_format_version_names_the_fix(lake_env):

@@ -1,4 +1,4 @@
-"""Search backends for the contract tests: SQLite (both tokenizers) and OpenSearch.
+"""Search backends for the contract tests: the embedded tantivy index and OpenSearch.
 
 OpenSearch runs as a real ``osmem-server`` process (an OpenSearch-protocol server from PyPI) on
 a free loopback port, started once per session; each test gets its own index.
@@ -14,10 +14,10 @@ import pytest
 from osmem_server import OsmemServer
 
 from catalog.search.base import SearchIndex
-from catalog.search.embedded import SqliteSearchIndex
+from catalog.search.embedded import TantivySearchIndex
 from catalog.search.opensearch import OpenSearchIndex, build_opensearch_client
 
-BACKENDS = ["embedded-trigram", "embedded-unicode61", "opensearch"]
+BACKENDS = ["embedded", "opensearch"]
 
 
 def _free_port() -> int:
@@ -50,8 +50,7 @@ def search_index(request: pytest.FixtureRequest, tmp_path) -> Iterator[SearchInd
     if request.param == "opensearch":
         yield request.getfixturevalue("opensearch_index")
         return
-    tokenizer = request.param.removeprefix("embedded-")
-    index = SqliteSearchIndex(tmp_path / "search.sqlite3", tokenizer=tokenizer)
+    index = TantivySearchIndex(tmp_path / "search.tantivy")
     index.ensure()
     yield index
     index.close()

@@ -1,4 +1,4 @@
-"""Behaviour specific to the SQLite backend: tokenizer choice, persistence, concurrency."""
+"""Behaviour specific to the embedded (tantivy) backend: persistence, schema checks, concurrency."""
 
 from __future__ import annotations
 
@@ -11,54 +11,52 @@ from pathlib import Path
 
 import pytest
 
-from catalog.search import SearchUnavailableError
-from catalog.search import embedded
-from catalog.search.embedded import SqliteSearchIndex
+from catalog.search import SchemaMismatchError
+from catalog.search.embedded import TantivySearchIndex
 from tests.functional.search.docs import object_doc
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_auto_uses_trigram_when_sqlite_has_it(tmp_path: Path) -> None:
-    index = SqliteSearchIndex(tmp_path / "s.db")
-    assert index.tokenizer == ("trigram" if embedded.trigram_available() else "unicode61")
+def test_index_directory_persists_across_instances(tmp_path: Path) -> None:
+    with TantivySearchIndex(tmp_path / "idx") as first:
+        first.upsert("a", object_doc("orders", "raw/orders/a.csv"))
+    again = TantivySearchIndex(tmp_path / "idx")
+    assert [h.id for h in again.search("orders")] == ["a"]
 
 
-def test_auto_falls_back_to_unicode61_without_trigram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded, "trigram_available", lambda: False)
-    index = SqliteSearchIndex(tmp_path / "s.db")
-    index.upsert("a", object_doc("jobs", "raw/jobs/2024-03/part_0001.csv", description="Career postings"))
-    assert index.tokenizer == "unicode61"
-    assert [h.id for h in index.search("2024-03")] == ["a"]
-    assert [h.id for h in index.search("post")] == ["a"]
+def test_an_index_of_another_schema_version_is_refused_with_the_fix(tmp_path: Path) -> None:
+    TantivySearchIndex(tmp_path / "idx").ensure()
+    (tmp_path / "idx" / "datalake-search.json").write_text(json.dumps({"schema_version": "1"}))
+    with pytest.raises(SchemaMismatchError, match="datalake reindex"):
+        TantivySearchIndex(tmp_path / "idx").ensure()
 
 
-def test_forcing_trigram_without_support_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded, "trigram_available", lambda: False)
-    with pytest.raises(SearchUnavailableError, match="tokenizer='auto'"):
-        SqliteSearchIndex(tmp_path / "s.db", tokenizer="trigram").ensure()
+def test_a_directory_of_unrelated_files_is_not_taken_over(tmp_path: Path) -> None:
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "notes.txt").write_text("mine")
+    with pytest.raises(SchemaMismatchError, match="not a datalake search index"):
+        TantivySearchIndex(tmp_path / "idx").ensure()
 
 
-def test_index_file_persists_and_keeps_its_tokenizer(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "search.sqlite3"
-    with SqliteSearchIndex(path, tokenizer="unicode61") as first:
-        first.upsert("a", object_doc("jobs", "raw/jobs/a.csv"))
-    with SqliteSearchIndex(path) as reopened:  # auto would pick trigram for a new file
-        assert reopened.tokenizer == "unicode61"
-        assert [h.id for h in reopened.search("jobs")] == ["a"]
+def test_clear_removes_every_document(tmp_path: Path) -> None:
+    index = TantivySearchIndex(tmp_path / "idx")
+    index.upsert_many([(str(i), object_doc("d", f"{i}.csv")) for i in range(5)])
+    index.clear()
+    assert index.count() == 0 and index.search("") == []
 
 
 def test_reader_can_search_before_anything_was_indexed(tmp_path: Path) -> None:
-    assert SqliteSearchIndex(tmp_path / "fresh.db").search("anything") == []
+    assert TantivySearchIndex(tmp_path / "fresh").search("anything") == []
 
 
 def test_threads_share_one_index_object(tmp_path: Path) -> None:
-    index = SqliteSearchIndex(tmp_path / "s.db")
+    index = TantivySearchIndex(tmp_path / "s")
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
         try:
-            for i in range(50):
+            for i in range(20):
                 index.upsert(f"{n}-{i}", object_doc(f"ds{n}", f"raw/ds{n}/{i}.csv"))
                 index.search(f"ds{n}")
         except BaseException as e:  # noqa: BLE001 - reported below
@@ -70,16 +68,16 @@ def test_threads_share_one_index_object(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    assert index.count() == 200
+    assert index.count() == 80
 
 
 _WRITER = """
 import sys
 from pathlib import Path
-from catalog.search.embedded import SqliteSearchIndex
+from catalog.search.embedded import TantivySearchIndex
 from tests.functional.search.docs import object_doc
 import time
-index = SqliteSearchIndex(Path(sys.argv[1]))
+index = TantivySearchIndex(Path(sys.argv[1]))
 ready = Path(sys.argv[1] + ".reader-ready")
 deadline = time.monotonic() + 60
 while not ready.exists() and time.monotonic() < deadline:
@@ -94,8 +92,8 @@ index.upsert("last", object_doc("sentinel", "raw/sentinel/done.csv"))
 _READER = """
 import json, sys, time
 from pathlib import Path
-from catalog.search.embedded import SqliteSearchIndex
-index = SqliteSearchIndex(Path(sys.argv[1]))
+from catalog.search.embedded import TantivySearchIndex
+index = TantivySearchIndex(Path(sys.argv[1]))
 counts, deadline = [index.count()], time.monotonic() + 60
 Path(sys.argv[1] + ".reader-ready").touch()
 while time.monotonic() < deadline:
@@ -110,8 +108,8 @@ print(json.dumps(counts))
 
 
 def test_one_process_writes_while_another_reads(tmp_path: Path) -> None:
-    path = tmp_path / "search.sqlite3"
-    SqliteSearchIndex(path).ensure()
+    path = tmp_path / "search.tantivy"
+    TantivySearchIndex(path).ensure()
 
     def spawn(code: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -128,3 +126,38 @@ def test_one_process_writes_while_another_reads(tmp_path: Path) -> None:
     assert counts == sorted(counts), "a reader never sees the index shrink"
     assert counts[-1] == 40 * 50 + 1, "the reader saw the writer's last commit"
     assert len(set(counts)) > 2, "reads happened while writes were in progress"
+
+
+def test_two_processes_writing_take_turns(tmp_path: Path) -> None:
+    path = tmp_path / "search.tantivy"
+    TantivySearchIndex(path).ensure()
+    code = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from catalog.search.embedded import TantivySearchIndex
+        from tests.functional.search.docs import object_doc
+        index, tag = TantivySearchIndex(Path(sys.argv[1])), sys.argv[2]
+        for i in range(30):
+            index.upsert(f"{tag}-{i}", object_doc(tag, f"raw/{tag}/{i}.csv"))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), tag], cwd=REPO, stderr=subprocess.PIPE, text=True)
+             for tag in ("left", "right")]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
+    assert TantivySearchIndex(path).count() == 60
+
+
+def test_processes_creating_the_index_at_the_same_moment_all_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.tantivy"  # nobody has created it yet
+    code = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from catalog.search.embedded import TantivySearchIndex
+        from tests.functional.search.docs import object_doc
+        TantivySearchIndex(Path(sys.argv[1])).upsert(sys.argv[2], object_doc(sys.argv[2], "k.csv"))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), f"d{i}"], cwd=REPO, stderr=subprocess.PIPE,
+                              text=True) for i in range(4)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
+    assert TantivySearchIndex(path).count() == 4

@@ -1,4 +1,4 @@
-"""One behaviour suite, run against every backend (SQLite trigram, SQLite unicode61, OpenSearch)."""
+"""One behaviour suite, run against every backend (embedded tantivy, OpenSearch)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from catalog.search import BulkIndexError, InvalidDocumentError, InvalidQueryError, SearchIndex
+from catalog.search import BulkIndexError, InvalidDocumentError, InvalidQueryError, SearchIndex, UnknownFilterError
 from tests.functional.search.docs import (
     ALL,
     JOBS,
@@ -81,24 +81,68 @@ def test_column_name_matches_rank_above_description_matches(catalog: SearchIndex
     assert hits[0].score > hits[-1].score
 
 
-def test_dataset_name_matches_rank_above_column_and_description_matches(search_index: SearchIndex) -> None:
-    search_index.upsert("by-description", object_doc("misc", "raw/misc/a.csv", description="Notes about payroll runs"))
-    search_index.upsert("by-column", object_doc("hr", "raw/hr/b.csv", columns=[{"name": "payroll_id", "type": "int"}]))
-    search_index.upsert("by-dataset", object_doc("payroll", "raw/other/c.csv", arrival_time="2020-01-01T00:00:00Z"))
-    hits = search_index.search("payroll")
-    # by-dataset's key does not contain the word but its dataset does; by-column's column does
-    assert ids(hits) == ["by-dataset", "by-column", "by-description"]
-    assert [h.score for h in hits] == [10.0, 8.0, 1.0]
+def test_tiers_rank_exact_name_then_prefix_then_inside_name_then_column_then_text_then_key(
+    search_index: SearchIndex,
+) -> None:
+    search_index.upsert_many([
+        ("by-key", object_doc("misc", "raw/misc/payroll_2026.csv", arrival_time="2026-09-01T00:00:00Z")),
+        ("by-description", object_doc("notes", "raw/n/a.csv", description="Notes about payroll runs")),
+        ("by-column", object_doc("hr", "raw/hr/b.csv", columns=[{"name": "payroll_id", "type": "int"}])),
+        ("inside-name", object_doc("eu_payroll_v2", "raw/x/c.csv")),
+        ("name-prefix", object_doc("payroll_history", "raw/y/d.csv")),
+        ("exact-name", object_doc("payroll", "raw/z/e.csv", arrival_time="2020-01-01T00:00:00Z")),
+    ])
+    hits = search_index.search("Payroll")
+    assert ids(hits) == ["exact-name", "name-prefix", "inside-name", "by-column", "by-description", "by-key"]
+    assert [h.score for h in hits] == [100.0, 60.0, 40.0, 20.0, 5.0, 2.0]
 
 
-def test_equal_scores_list_newest_arrival_first(search_index: SearchIndex) -> None:
+def test_dataset_record_ranks_first_among_its_equally_scored_files(search_index: SearchIndex) -> None:
+    # The issue's case: 40 newer files of the dataset and limit 11 must still show the dataset.
+    files = [(f"f{i:02d}", object_doc("jobs", f"raw/jobs/part_{i:02d}.csv", arrival_time=f"2026-03-{i % 28 + 1:02d}T00:00:00Z"))
+             for i in range(40)]
+    search_index.upsert_many([*files, ("dataset#jobs", {"kind": "dataset", "dataset": "jobs"})])
+    assert ids(search_index.search("jobs", limit=11))[0] == "dataset#jobs"
+
+
+def test_typos_in_names_still_find_the_dataset(catalog: SearchIndex) -> None:
+    for typo in ("orgnization", "organisation", "jbo_reqs"):
+        found = ids(catalog.search(typo))
+        assert JOBS_DATASET_ID in found and SALES_ID not in found, typo
+    assert catalog.search("orgXXXzation") == []  # three edits away is not a typo
+    assert catalog.search("jbo") == []  # short terms are not fuzzy: too many false friends
+
+
+def test_equal_scores_list_datasets_then_newest_arrival_then_id(search_index: SearchIndex) -> None:
     search_index.upsert_many(
         [
             ("old", object_doc("events", "raw/events/1.csv", arrival_time="2026-01-01T00:00:00Z")),
-            ("new", object_doc("events", "raw/events/2.csv", arrival_time="2026-02-01T00:00:00Z")),
+            ("new", object_doc("events", "raw/events/2.csv", arrival_time="2026-02-01T00:00:00+00:00")),
+            ("b-same", object_doc("events", "raw/events/3.csv", arrival_time="2026-01-15T00:00:00Z")),
+            ("a-same", object_doc("events", "raw/events/4.csv", arrival_time="2026-01-15T01:00:00+01:00")),
+            ("undated", object_doc("events", "raw/events/5.csv", arrival_time=None)),
+            ("ds", {"kind": "dataset", "dataset": "events"}),
         ]
     )
-    assert ids(search_index.search("events")) == ["new", "old"]
+    assert ids(search_index.search("events")) == ["ds", "new", "a-same", "b-same", "old", "undated"]
+
+
+def test_page_boundary_inside_a_run_of_equal_scores_keeps_the_tie_order(search_index: SearchIndex) -> None:
+    # 30 equally scored files written oldest first, plus better and worse hits around them:
+    # every page must be the slice of one global order, whatever order the engine found them in.
+    docs = [(f"f{i:02d}", object_doc("clicks", f"raw/clicks/{i:02d}.csv", arrival_time=f"2026-01-{i + 1:02d}T00:00:00Z"))
+            for i in range(30)]
+    docs += [("best", object_doc("other", "raw/o/x.csv", columns=[{"name": "clicks", "type": "int"}],
+                                 description="clicks")),
+             ("name", {"kind": "dataset", "dataset": "clicks"}),
+             ("worst", object_doc("zz", "raw/zz/clicks.csv"))]
+    search_index.upsert_many(docs)
+    whole = ids(search_index.query("clicks", limit=40).hits)
+    assert whole[:1] == ["name"] and whole[1:31] == [f"f{i:02d}" for i in range(29, -1, -1)]
+    assert whole[31:] == ["best", "worst"]
+    pages = [ids(search_index.query("clicks", offset=o, limit=7).hits) for o in range(0, 40, 7)]
+    assert [i for p in pages for i in p] == whole
+    assert search_index.query("clicks", offset=7, limit=7).total == 33
 
 
 def test_highlights_mark_the_matched_fragment(catalog: SearchIndex) -> None:
@@ -114,11 +158,11 @@ def test_highlights_mark_the_matched_fragment(catalog: SearchIndex) -> None:
 def test_empty_text_with_filters_lists_matching_documents(catalog: SearchIndex) -> None:
     assert ids(catalog.search("", status="quarantined")) == [SALES_ID]
     assert ids(catalog.search("", kind="dataset")) == [JOBS_DATASET_ID]
-    assert ids(catalog.search("   ", dataset="job_reqs")) == [JOBS_ID, JOBS_DATASET_ID]  # newest first
+    assert ids(catalog.search("   ", dataset="job_reqs")) == [JOBS_DATASET_ID, JOBS_ID]  # datasets first
 
 
-def test_empty_text_without_filters_lists_everything_newest_first(catalog: SearchIndex) -> None:
-    assert ids(catalog.search("")) == [JOBS_ID, WEATHER_ID, SALES_ID, JOBS_DATASET_ID]
+def test_empty_text_without_filters_lists_datasets_then_newest_files(catalog: SearchIndex) -> None:
+    assert ids(catalog.search("")) == [JOBS_DATASET_ID, JOBS_ID, WEATHER_ID, SALES_ID]
 
 
 def test_filters_narrow_a_text_search(catalog: SearchIndex) -> None:
@@ -133,6 +177,41 @@ def test_dataset_filter_is_exact_not_a_fragment(catalog: SearchIndex) -> None:
 
 def test_limit_caps_the_number_of_hits(catalog: SearchIndex) -> None:
     assert len(catalog.search("", limit=2)) == 2
+
+
+def test_pages_are_consecutive_slices_with_a_total(catalog: SearchIndex) -> None:
+    first, second = catalog.query("", limit=3), catalog.query("", offset=3, limit=3)
+    assert first.total == second.total == len(ALL)
+    assert ids(first.hits) + ids(second.hits) == ids(catalog.search(""))
+
+
+def test_filters_on_every_facet_field(catalog: SearchIndex) -> None:
+    assert ids(catalog.query("", filters={"format": "parquet"}).hits) == [SALES_ID]
+    assert ids(catalog.query("", filters={"owner": "finance-team"}).hits) == [SALES_ID]
+    assert ids(catalog.query("", filters={"tag": "team=talent-analytics"}).hits) == [JOBS_ID]
+    assert ids(catalog.query("", filters={"partition_key": "ingest_date"}).hits) == [JOBS_ID]
+    assert ids(catalog.query("", filters={"quality": "quarantined"}).hits) == [SALES_ID]
+    # several values of one field: either; several fields: both
+    assert set(ids(catalog.query("", filters={"format": ["csv", "jsonl"]}).hits)) == {JOBS_ID, WEATHER_ID}
+    assert catalog.query("", filters={"format": "csv", "status": "validated"}).hits == []
+
+
+def test_unknown_filter_is_rejected_naming_the_valid_ones(catalog: SearchIndex) -> None:
+    with pytest.raises(UnknownFilterError, match="filter on one of: kind, dataset, status, format"):
+        catalog.query("", filters={"colour": "red"})
+
+
+def test_facets_count_the_matches_of_the_query(catalog: SearchIndex) -> None:
+    page = catalog.query("organization", facets=["kind", "status", "quality", "tag", "partition_key"])
+    assert page.total == 3
+    assert page.facets["kind"] == {"object": 2, "dataset": 1}
+    assert page.facets["status"] == {"ingested": 1, "validated": 1}
+    assert page.facets["quality"] == {"not_validated": 3}
+    assert page.facets["tag"] == {"domain=hr": 1, "pii=false": 1, "team=talent-analytics": 1}
+    assert page.facets["partition_key"] == {"ingest_date": 1}
+    validated = object_doc("v", "raw/v/1.csv", validation={"run_id": "r1", "accepted": 9, "rejected": 1})
+    catalog.upsert("v", validated)
+    assert catalog.query("", facets=["quality"]).facets["quality"]["rejected_rows"] == 1
 
 
 @pytest.mark.parametrize("limit", [0, -1, 10_001])
@@ -206,11 +285,12 @@ def test_facets_count_documents_per_value(catalog: SearchIndex) -> None:
     assert catalog.facets("dataset") == {"job_reqs": 2, "sales": 1, "weather": 1}
     assert catalog.facets("status") == {"ingested": 1, "quarantined": 1, "validated": 1}
     assert catalog.facets("format") == {"csv": 1, "jsonl": 1, "parquet": 1}
+    assert catalog.facets("owner") == {"finance-team": 1, "people-data": 1}
 
 
 def test_facet_on_an_unknown_field_is_rejected(catalog: SearchIndex) -> None:
     with pytest.raises(InvalidQueryError, match="use one of"):
-        catalog.facets("owner")  # type: ignore[arg-type]
+        catalog.facets("colour")  # type: ignore[arg-type]
 
 
 # --- hostile input ---------------------------------------------------------------------------
@@ -265,3 +345,11 @@ def test_unicode_text_is_found_case_insensitively(search_index: SearchIndex) -> 
     assert ids(search_index.search("übersicht")) == ["u"]
     assert ids(search_index.search("日本")) == ["u"]
     assert ids(search_index.search("MÉTÉO")) == ["u"]
+
+
+def test_substrings_of_any_length_match_but_never_across_two_column_names(search_index: SearchIndex) -> None:
+    search_index.upsert("u", object_doc("web", "k.csv", columns=[{"name": "url", "type": "string"},
+                                                                  {"name": "abc", "type": "string"}]))
+    for text in ("rl", "l", "url", "bc"):
+        assert ids(search_index.search(text)) == ["u"], text
+    assert search_index.search("urlabc") == [] and search_index.search("lab") == []

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from catalog import indexer
-from catalog.search.embedded import SqliteSearchIndex
+from catalog.search.embedded import TantivySearchIndex
 from catalog.store import serialize
 from datalake.local.context import LocalContext
 
@@ -32,7 +32,7 @@ KEYS_ONLY = {"pk": "DS#jobs", "sk": "#DATASET"}
 
 @pytest.fixture
 def index(tmp_path, monkeypatch):
-    idx = SqliteSearchIndex(tmp_path / "s.sqlite3")
+    idx = TantivySearchIndex(tmp_path / "search")
     idx.ensure()
     monkeypatch.setattr(indexer, "_index", lambda: idx)
     return idx
@@ -63,3 +63,24 @@ def test_a_bad_record_is_reported_alone(index):
 
     assert resp == {"batchItemFailures": [{"itemIdentifier": "2"}]}
     assert index.count() == 1
+
+
+def test_a_batch_is_written_in_one_commit_in_record_order(index, monkeypatch):
+    writes = []
+    original = index._writer
+
+    def counting_writer():
+        writes.append(1)
+        return original()
+
+    monkeypatch.setattr(index, "_writer", counting_writer)
+    second = {**OBJ, "sk": "OBJ#landing#jobs/b.csv#null", "key": "jobs/b.csv"}
+    moved = {**OBJ, "status": "validated"}
+    event = {"Records": [_record(1, "INSERT", OBJ), _record(2, "INSERT", second), _record(3, "MODIFY", moved, OBJ),
+                         _record(4, "REMOVE", old=second), _record(5, "INSERT", SCHEMA)]}
+
+    resp = indexer.handler(event, LocalContext("datalake-indexer"))
+
+    assert resp == {"batchItemFailures": []} and len(writes) == 1
+    assert [h.doc["key"] for h in index.search("jobs")] == ["jobs/a.csv"]
+    assert index.search("jobs")[0].doc["status"] == "validated"

@@ -355,3 +355,20 @@ def test_alarms_notify_an_encrypted_topic():
     assert "KmsMasterKeyId" in res["AlarmTopic"]["Properties"]
     for name, a in _alarms().items():
         assert a["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+def test_catalog_app_runs_on_lambda_behind_an_http_api_with_a_cognito_authorizer():
+    res = _resources()
+    api = res["CatalogHttpApi"]["Properties"]["Auth"]
+    jwt_config = api["Authorizers"]["CognitoAuthorizer"]["JwtConfiguration"]
+    assert api["DefaultAuthorizer"] == "CognitoAuthorizer"
+    assert jwt_config["audience"] == [{"Ref": "CatalogUserPoolClient"}] and "cognito-idp" in jwt_config["issuer"]["Sub"]
+    fn = res["CatalogAppFunction"]["Properties"]
+    assert fn["Handler"] == "catalog.lambda_app.handler"
+    events = fn["Events"]
+    assert events["JsonApi"]["Properties"].get("Auth") is None  # the default: Cognito JWT
+    for route in ("Ui", "UiRoot", "Docs", "OpenApi"):  # the app's own sessions
+        assert events[route]["Properties"]["Auth"] == {"Authorizer": "NONE"}, route
+    env = fn["Environment"]["Variables"]
+    assert "CatalogUserPool" in env["DATALAKE_COGNITO_ISSUER"]["Sub"]
+    assert "resolve:secretsmanager" in env["DATALAKE_API_TOKEN"]["Sub"]
+    assert {g["Properties"]["GroupName"] for n, g in res.items() if g["Type"] == "AWS::Cognito::UserPoolGroup"} == {
+        "admin", "editor", "reader"}

@@ -10,15 +10,15 @@ import requests
 from opensearchpy import AWSV4SignerAuth
 
 from catalog.search import SearchUnavailableError, build_search_index, sigv4_needed
-from catalog.search.embedded import SqliteSearchIndex
+from catalog.search.embedded import TantivySearchIndex
 from catalog.search.opensearch import OpenSearchIndex, _term_query, _wildcard_escape, build_opensearch_client
 from datalake_base.settings import Settings
 
 
 def test_embedded_backend_lives_in_the_state_directory(tmp_path: Path) -> None:
     index = build_search_index(Settings(search_backend="embedded", state_dir=tmp_path))
-    assert isinstance(index, SqliteSearchIndex)
-    assert index.path == tmp_path.resolve() / "search.sqlite3"
+    assert isinstance(index, TantivySearchIndex)
+    assert index.path == tmp_path.resolve() / "search.tantivy"
 
 
 def test_opensearch_backend_uses_the_configured_url_and_index() -> None:
@@ -64,6 +64,7 @@ def test_wildcard_metacharacters_are_escaped() -> None:
     assert _wildcard_escape("a*b?c\\") == "a\\*b\\?c\\\\"
 
 
-def test_a_term_without_words_only_queries_identifier_fields() -> None:
-    assert len(_term_query("*")["dis_max"]["queries"]) == 3
-    assert len(_term_query("jobs")["dis_max"]["queries"]) == 7
+def test_a_term_without_words_skips_the_text_tier_and_short_terms_skip_typos() -> None:
+    assert len(_term_query("*")["dis_max"]["queries"]) == 5  # name x3, column, key
+    assert len(_term_query("jobs")["dis_max"]["queries"]) == 6  # + text; too short for typos
+    assert len(_term_query("orders")["dis_max"]["queries"]) == 7

@@ -73,3 +73,60 @@ def test_long_values_are_cut_around_the_first_match() -> None:
     (fragment,) = highlight(doc, ["needle"])["description"]
     assert "<em>needle</em>" in fragment and fragment.startswith("…") and fragment.endswith("…")
     assert len(fragment) < 200
+
+
+# --- derived values shared by both backends ----------------------------------------------------
+
+from catalog.search import SearchHit, UnknownFilterError  # noqa: E402
+from catalog.search._query import (  # noqa: E402
+    check_filters,
+    fuzzy_distance,
+    group_by_dataset,
+    quality_verdict,
+    sort_key,
+)
+
+
+@pytest.mark.parametrize(
+    ("doc", "verdict"),
+    [
+        ({"status": "quarantined", "validation": {"rejected": 0}}, "quarantined"),
+        ({"status": "validated", "validation": {"accepted": 5, "rejected": 0}}, "passed"),
+        ({"status": "validated", "validation": {"accepted": 5, "rejected": 2}}, "rejected_rows"),
+        ({"status": "ingested", "validation": None}, "not_validated"),
+    ],
+)
+def test_quality_verdict_summarises_the_validation(doc: dict, verdict: str) -> None:
+    assert quality_verdict(doc) == verdict
+
+
+def test_sort_key_orders_datasets_then_newest_then_id() -> None:
+    keys = [
+        sort_key("f-old", {"kind": "object", "arrival_time": "2025-12-31T23:59:59Z"}),
+        sort_key("f-undated", {"kind": "object"}),
+        sort_key("ds", {"kind": "dataset", "last_arrival": "2020-01-01T00:00:00Z"}),
+        sort_key("f-new", {"kind": "object", "arrival_time": "2026-01-01T01:00:00+01:00"}),  # = 00:00Z
+        sort_key("f-new-b", {"kind": "object", "arrival_time": "2026-01-01T00:00:00Z"}),
+    ]
+    assert [k.rsplit("|", 1)[1] for k in sorted(keys)] == ["ds", "f-new", "f-new-b", "f-old", "f-undated"]
+
+
+def test_fuzzy_distance_grows_with_the_term() -> None:
+    assert [fuzzy_distance("x" * n) for n in (4, 5, 8, 9, 20)] == [0, 1, 1, 2, 2]
+
+
+def test_unknown_filter_lists_the_valid_fields() -> None:
+    with pytest.raises(UnknownFilterError) as info:
+        check_filters({"format": "csv", "colour": "red"})
+    assert "colour" in str(info.value) and "partition_key" in str(info.value)
+    assert check_filters({"format": "csv", "tag": ["a=b", ""], "owner": None}) == {"format": ["csv"], "tag": ["a=b"]}
+
+
+def test_files_are_grouped_under_their_dataset_in_rank_order() -> None:
+    def hit(i: str, ds: str, kind: str = "object", score: float = 1.0) -> SearchHit:
+        return SearchHit(id=i, score=score, doc={"kind": kind, "dataset": ds})
+
+    groups = group_by_dataset([hit("a1", "a", score=9), hit("b", "b", "dataset", 5), hit("a2", "a"), hit("a", "a", "dataset")],
+                              files_per_dataset=1)
+    assert [g["dataset"] for g in groups] == ["a", "b"]
+    assert groups[0]["hit"].id == "a" and [f.id for f in groups[0]["files"]] == ["a1"] and groups[0]["file_matches"] == 2
