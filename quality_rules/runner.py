@@ -28,8 +28,19 @@ from quality_rules.exceptions import QualityRulesError, ValidationFailedError
 from quality_rules.model import Check, RuleSet
 from quality_rules.sources import LINEAGE_COLUMNS, SourceFile
 
-Engine = Literal["spark", "pandas"]
-__all__ = ["SourceFile", "ValidationOutcome", "run_validation"]
+Engine = Literal["spark", "arrow", "pandas"]
+# "pandas" was the in-process engine's first name; it is kept as an alias so settings, CLI flags and
+# scripts that say pandas keep working, and runs report the canonical name.
+ENGINE_ALIASES = {"pandas": "arrow"}
+ENGINES = ("arrow", "spark")
+__all__ = ["ENGINES", "SourceFile", "ValidationOutcome", "canonical_engine", "run_validation"]
+
+
+def canonical_engine(engine: str) -> str:
+    name = ENGINE_ALIASES.get(engine, engine)
+    if name not in ENGINES:
+        raise QualityRulesError(f"engine {engine!r} unknown; use 'arrow' (alias 'pandas') or 'spark'")
+    return name
 
 
 @dataclass
@@ -89,77 +100,137 @@ def _check_fail_rules(checks: list[Check], failed: dict[str, int], rows_in: int)
         )
 
 
-def _reason_lists(flag_matrix: np.ndarray, msgs: list[str]) -> tuple[np.ndarray, list[list[str]]]:
-    """Per row: index into a small table of distinct failure combinations (rule order kept)."""
-    if flag_matrix.shape[1] == 0:
-        return np.zeros(flag_matrix.shape[0], dtype=np.int64), [[]]
-    combos, inverse = np.unique(flag_matrix, axis=0, return_inverse=True)
-    table = [[m for m, f in zip(msgs, row) if f] for row in combos]
-    return inverse.reshape(-1), table
+# --------------------------------------------------------------------------------------- arrow
+def _concat_columns(tables: list[Any], columns: list[str]) -> Any:
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    return table.select(columns)
 
 
-# --------------------------------------------------------------------------------------- pandas
-def _run_pandas(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
-                docs_dir: Path | None) -> _Core:
+def _pad_columns(batches: list[Any], columns: list[str], rows: int) -> Any:
+    """One source's rule columns as a table; a column the source lacks is all null (as concat would)."""
+    import pyarrow as pa
+
+    present = [c for c in columns if batches and c in batches[0].schema.names]
+    t = pa.Table.from_batches(batches) if batches else None
+    return pa.table({c: (t.column(c) if c in present else pa.nulls(rows)) for c in columns})
+
+
+def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
+               docs_dir: Path | None, batch_rows: int | None = None) -> _Core:
+    """Stream each source in record batches: flag, split and write, never holding a whole source.
+
+    Whole-column checks (uniqueness, GE fallback, Python semantics on non-text columns) read only
+    their columns first; the GE report gets the rule columns (gathered while streaming when no
+    whole-column pass was needed).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from quality_rules.pandas_engine import compute_flags
-    from quality_rules.sources import read_arrow, with_lineage
+    from quality_rules.arrow_engine import BatchFlagger, reject_comments, strategy
+    from quality_rules.exceptions import RuleDefinitionError
+    from quality_rules.pandas_engine import compute_check_flags
+    from quality_rules.sources import BATCH_ROWS, arrow_schema, iter_batches, read_columns
+    from quality_rules.streams import OrderedWorker, prefetch
 
     checks = ruleset.checks
-    tables, own_cols = [], []
-    for src in sources:
-        t = read_arrow(src)
-        own_cols.append(t.column_names)
-        tables.append(with_lineage(t, src.key))
-    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-    needed = sorted({c.column for c in checks} & set(table.column_names))
-    missing = sorted({c.column for c in checks} - set(table.column_names))
+    staging = stage / "_staging"
+    schemas = [arrow_schema(src, staging) for src in sources]
+    try:
+        unified = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        raise QualityRulesError(
+            f"sources {[s.key for s in sources]} disagree on column types ({exc}); validate them in separate runs "
+            "or fix the data so each column has one type") from exc
+    missing = sorted({c.column for c in checks} - set(unified.names))
     if missing:
-        from quality_rules.exceptions import RuleDefinitionError
-
         raise RuleDefinitionError(
-            f"rules name columns {missing} which the data does not have (columns: {table.column_names}); "
+            f"rules name columns {missing} which the data does not have (columns: {unified.names}); "
             "fix column_name in those rule items"
         )
-    pdf = table.select(needed).to_pandas()
-    flags = compute_flags(pdf, ruleset)
-    n = table.num_rows
-    failed = {rid: int(f.sum()) for rid, f in flags.items()}
-    _check_fail_rules(checks, failed, n)
+    needed = sorted({c.column for c in checks})
+    batch_checks = [c for c in checks if strategy(c, unified.field(c.column).type) == "batch"]
+    batch_ids = {c.rule_id for c in batch_checks}
+    column_checks = [c for c in checks if c.rule_id not in batch_ids]
+    column_flags: dict[str, np.ndarray] = {}
+    rule_columns = None  # pandas frame of the rule columns, for GE's report
+    if column_checks:
+        cols = needed if with_oracle else sorted({c.column for c in column_checks})
+        frame = _concat_columns([read_columns(src, staging, cols) for src in sources], cols).to_pandas()
+        column_flags = compute_check_flags(frame, column_checks)
+        rule_columns = frame if with_oracle else None
+
+    flagger = BatchFlagger(batch_checks)
+    reject_checks = [c for c in checks if c.rule.severity == "reject"]
+    msgs = [c.rule.reject_msg for c in reject_checks]
+    failed = {c.rule_id: 0 for c in checks}
+    gathered: list[Any] = []  # per source: its rule columns, when GE's report needs them
+    files, per_source = [], {}
+    offset = 0
+    for src, schema in zip(sources, schemas):
+        acc_rel, rej_rel = _rel_paths(dataset, src)
+        out_schema = pa.schema([*schema, pa.field("source_key", pa.string()), pa.field("source_row", pa.int64())],
+                               metadata=schema.metadata)
+        rej_schema = out_schema.append(pa.field("comments", pa.string())).append(
+            pa.field("reject_reasons", pa.list_(pa.string())))
+        for rel in (acc_rel, rej_rel):
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+        rows = accepted = 0
+        keep: list[Any] = []
+        with pq.ParquetWriter(stage / acc_rel, out_schema, compression="snappy") as acc_w, \
+                pq.ParquetWriter(stage / rej_rel, rej_schema, compression="snappy") as rej_w, \
+                OrderedWorker() as writer:
+
+            def write(batch: Any, first_row: int, rejected: np.ndarray, reject_flags: list[np.ndarray],
+                      n_rej: int, key: str = src.key, acc_w: Any = acc_w, rej_w: Any = rej_w,
+                      out_schema: Any = out_schema, rej_schema: Any = rej_schema) -> None:
+                n = batch.num_rows
+                full = pa.RecordBatch.from_arrays(
+                    [*batch.columns, pa.repeat(pa.scalar(key, pa.string()), n),
+                     pa.array(np.arange(first_row, first_row + n, dtype=np.int64))], schema=out_schema)
+                if n_rej < n:
+                    acc_w.write_batch(full.filter(pa.array(~rejected)) if n_rej else full)
+                if n_rej:
+                    rej = full.filter(pa.array(rejected)) if n_rej < n else full
+                    comments, reasons = reject_comments([f[rejected] for f in reject_flags], msgs)
+                    rej_w.write_batch(pa.RecordBatch.from_arrays([*rej.columns, comments, reasons], schema=rej_schema))
+
+            for batch in prefetch(iter_batches(src, staging, batch_rows=batch_rows or BATCH_ROWS)):
+                n = batch.num_rows
+                if n == 0:
+                    continue
+                flags = flagger.flags(batch)
+                for c in column_checks:
+                    flags[c.rule_id] = column_flags[c.rule_id][offset + rows: offset + rows + n]
+                for rid, f in flags.items():
+                    failed[rid] += int(np.count_nonzero(f))
+                rejected = np.zeros(n, dtype=bool)
+                for c in reject_checks:
+                    rejected |= flags[c.rule_id]
+                n_rej = int(np.count_nonzero(rejected))
+                writer.submit(write, batch, rows, rejected, [flags[c.rule_id] for c in reject_checks], n_rej)
+                if with_oracle and rule_columns is None:
+                    keep.append(batch.select([c for c in needed if c in batch.schema.names]))
+                rows += n
+                accepted += n - n_rej
+        if with_oracle and rule_columns is None:
+            gathered.append(_pad_columns(keep, needed, rows))
+        files += [acc_rel, rej_rel]
+        per_source[src.key] = {"rows": rows, "accepted": accepted, "rejected": rows - accepted}
+        offset += rows
+    _check_fail_rules(checks, failed, offset)
 
     oracle = None
     if with_oracle:
         from quality_rules.oracle import validate_ruleset
 
-        oracle = validate_ruleset(pdf, ruleset, engine="pandas", docs_dir=docs_dir)
-
-    reject_checks = [c for c in checks if c.rule.severity == "reject"]
-    matrix = (np.column_stack([flags[c.rule_id] for c in reject_checks]) if reject_checks
-              else np.zeros((n, 0), dtype=bool))
-    rejected = matrix.any(axis=1)
-    files, per_source = [], {}
-    offset = 0
-    for src, t, cols in zip(sources, tables, own_cols):
-        k = t.num_rows
-        rej = rejected[offset:offset + k]
-        part = table.slice(offset, k).select([*cols, *LINEAGE_COLUMNS])
-        acc_path, rej_path = _rel_paths(dataset, src)
-        accepted_t = part.filter(pa.array(~rej))
-        rejected_t = part.filter(pa.array(rej))
-        combo_idx, combos = _reason_lists(matrix[offset:offset + k][rej], [c.rule.reject_msg for c in reject_checks])
-        reasons = pa.array(combos, pa.list_(pa.string())).take(pa.array(combo_idx))
-        comments = pa.array(["|".join(c) for c in combos], pa.string()).take(pa.array(combo_idx))
-        rejected_t = rejected_t.append_column("comments", comments).append_column("reject_reasons", reasons)
-        for rel, tab in ((acc_path, accepted_t), (rej_path, rejected_t)):
-            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(tab, stage / rel, compression="snappy")
-            files.append(rel)
-        per_source[src.key] = {"rows": k, "accepted": accepted_t.num_rows, "rejected": rejected_t.num_rows}
-        offset += k
-    return _Core(rows_in=n, rejected=int(rejected.sum()), per_rule_failed=failed, per_source=per_source,
-                 files=files, oracle=oracle)
+        if rule_columns is None:
+            rule_columns = _concat_columns(gathered, needed).to_pandas()
+        oracle = validate_ruleset(rule_columns, ruleset, engine="pandas", docs_dir=docs_dir)
+    shutil.rmtree(staging, ignore_errors=True)
+    return _Core(rows_in=offset, rejected=sum(v["rejected"] for v in per_source.values()), per_rule_failed=failed,
+                 per_source=per_source, files=files, oracle=oracle)
 
 
 # --------------------------------------------------------------------------------------- spark
@@ -267,16 +338,17 @@ def _arrow_schema(df: Any) -> Any:
 # --------------------------------------------------------------------------------------- API
 def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet, output_dir: Path,
                    engine: Engine, run_id: str, spark_master: str = "local[2]",
-                   with_oracle: bool = True) -> ValidationOutcome:
+                   with_oracle: bool = True, batch_rows: int | None = None) -> ValidationOutcome:
     """Validate ``sources`` with ``ruleset`` and write the split under ``output_dir``.
 
     Raises ``ValidationFailedError`` (nothing written) when a fail-severity rule breaches its
     ``max_failure_rate``; ``RuleDefinitionError`` when rules name missing columns;
-    ``SourceReadError`` when an input cannot be read as declared.
+    ``SourceReadError`` when an input cannot be read as declared. ``engine``: ``arrow`` (in-process;
+    ``pandas`` is an alias) or ``spark``. ``batch_rows``: rows per record batch of the Arrow engine
+    for Parquet and JSON lines (CSV is streamed in 16 MiB blocks); memory grows with it, not with the input.
     """
     t0 = time.monotonic()
-    if engine not in ("spark", "pandas"):
-        raise QualityRulesError(f"engine {engine!r} unknown; use 'spark' or 'pandas'")
+    engine = canonical_engine(engine)  # type: ignore[assignment]
     if not sources:
         raise QualityRulesError("run_validation got no sources; pass at least one SourceFile")
     if ruleset.dataset != dataset:
@@ -287,8 +359,8 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
     report_rel = f"reports/dataset={dataset}/run_id={run_id}/validation_result.json"
     docs_dir = stage / Path(report_rel).parent / "data_docs" if with_oracle else None
     try:
-        if engine == "pandas":
-            core = _run_pandas(dataset, sources, ruleset, stage, with_oracle, docs_dir)
+        if engine == "arrow":
+            core = _run_arrow(dataset, sources, ruleset, stage, with_oracle, docs_dir, batch_rows)
         else:
             core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master)
         checks = ruleset.checks
