@@ -333,8 +333,9 @@ def rules_delete(rule_id: str) -> None:
 # --- validate, load, query ------------------------------------------------------------------------------
 @main.command()
 @click.argument("dataset")
-@click.option("--engine", type=click.Choice(["auto", "spark", "pandas"]), default=None,
-              help="Validation engine (default: DATALAKE_VALIDATION_ENGINE, 'auto' picks pandas for small inputs).")
+@click.option("--engine", type=click.Choice(["auto", "spark", "arrow", "pandas"]), default=None,
+              help="Validation engine (default: DATALAKE_VALIDATION_ENGINE, 'auto' picks arrow, in-process, for small "
+                   "inputs; 'pandas' is the old name of arrow).")
 @click.option("--full", is_flag=True, help="Re-validate every partition, not only those whose files or rules changed.")
 def validate(dataset: str, engine: str | None, full: bool) -> None:
     """Split DATASET's rows into accepted and rejected Parquet by its rules (Great Expectations semantics).
@@ -450,7 +451,7 @@ def serve(host: str, port: int) -> None:
 
 @main.command()
 @click.option("--rows", default=22000, show_default=True, help="Rows of sample job postings to generate.")
-@click.option("--engine", type=click.Choice(["spark", "pandas"]), default="spark", show_default=True)
+@click.option("--engine", type=click.Choice(["spark", "arrow", "pandas"]), default="spark", show_default=True)
 @click.option("--keep-running/--stop", default=True, show_default=True, help="Leave the local lake up afterwards.")
 def demo(rows: int, engine: str, keep_running: bool) -> None:
     """Run the whole flow on bundled sample data and print a summary."""

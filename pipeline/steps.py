@@ -50,7 +50,7 @@ def crawl_dataset(settings: Settings, dataset: str) -> CrawlResult:
 def choose_engine(settings: Settings, total_bytes: int) -> str:
     if settings.validation_engine != "auto":
         return settings.validation_engine
-    return "pandas" if total_bytes <= settings.pandas_max_bytes else "spark"
+    return "arrow" if total_bytes <= settings.pandas_max_bytes else "spark"
 
 
 @dataclass
