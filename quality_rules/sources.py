@@ -150,7 +150,7 @@ def staged_path(src: SourceFile, staging_dir: Path) -> Path:
 
 
 # ------------------------------------------------------------------ streaming (the Arrow engine)
-BATCH_ROWS = 128 * 1024
+BATCH_ROWS = 64 * 1024
 _CSV_BLOCK_BYTES = 16 * 1024 * 1024
 
 
