@@ -84,6 +84,37 @@ def _lake_progress(start: str) -> Iterator[Any]:
         yield report
 
 
+@contextmanager
+def _phase_progress() -> Iterator[Any]:
+    """One line per phase of a run: a spinner while it runs, then its seconds (phases may overlap)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from quality_rules.phases import PhaseClock
+
+    bar = Progress(SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"),
+                   TextColumn("[dim]{task.fields[detail]}"), TimeElapsedColumn(), console=console)
+    tasks: dict[str, Any] = {}
+    current: list[str] = []
+
+    def on_phase(name: str, event: str, seconds: float, detail: str) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name.replace("_", " "), total=1, detail=detail)
+        if event == "start":
+            current.append(name)
+            bar.update(tasks[name], detail=detail)
+        else:
+            bar.update(tasks[name], completed=1, detail=f"{seconds:.2f}s {detail}".strip())
+            if name in current:
+                current.remove(name)
+
+    def message(m: str) -> None:  # the pipeline's per-file messages, under the running phase
+        if current:
+            bar.update(tasks[current[-1]], detail=m)
+
+    with bar:
+        yield PhaseClock(on_phase), message
+
+
 @main.command()
 def up() -> None:
     """Start the local lake (endpoint + runtime) in the background and provision it.
@@ -346,9 +377,9 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
 
     s = _settings()
     _require_lake(s)
-    with _errors(), console.status("validating...") as st:
+    with _errors(), _phase_progress() as (clock, message):
         r = validate_dataset(s, dataset, engine=None if engine in (None, "auto") else engine, full=full,
-                             progress=lambda m: st.update(m))
+                             progress=message, clock=clock)
     if r.dropped:
         console.print(f"dropped partition(s) {', '.join(r.dropped)}: all their files were removed")
     if r.outcome is None:
@@ -358,6 +389,10 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
     console.print(f"partition(s) validated: {', '.join(r.dates)}")
     _print_outcome(r.outcome.to_dict())
     console.print(f"tables: {', '.join(f'{s.glue_database}.{t}' for t in r.tables)}; {r.uploaded} file(s) published")
+    inside = r.outcome.duration_s  # the engine and GE's report (which may run alongside it)
+    console.print("phases: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f}s" for k, v in r.phases.items())
+                  + f"; wall {r.wall_s:.2f}s, of which {r.wall_s - inside:.2f}s "
+                  f"({(r.wall_s - inside) / r.wall_s if r.wall_s else 0:.0%}) outside the engine and GE's report")
 
 
 def _print_outcome(o: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from datalake_base import aws
 from catalog import components as catalog_components
 from datalake_base.settings import Settings
 from ingestion.profile import schema_columns
+from quality_rules.phases import PhaseClock
 from quality_rules.store import rules_store
 
 Progress = Callable[[str], None]
@@ -60,6 +61,8 @@ class ValidateResult:
     uploaded: int
     dates: list[str] = field(default_factory=list)  # ingest dates (partitions) this run re-validated
     dropped: list[str] = field(default_factory=list)  # partitions removed: all their files are gone
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (quality_rules.phases)
+    wall_s: float = 0.0
 
     @property
     def up_to_date(self) -> bool:
@@ -92,9 +95,15 @@ def plan_validation(records: list[dict[str, Any]], previous: dict[str, dict[str,
 
 
 def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = None, full: bool = False,
-                     progress: Progress = _noop) -> ValidateResult:
-    """Validate the partitions whose files or rules changed since their last run (all with ``full``)."""
+                     progress: Progress = _noop, clock: PhaseClock | None = None) -> ValidateResult:
+    """Validate the partitions whose files or rules changed since their last run (all with ``full``).
+
+    ``clock`` times the phases (stage, flag_and_write, ge_report, publish, catalog_update) and
+    tells its listener as each starts and ends; the result carries the seconds per phase.
+    """
     from quality_rules.runner import SourceFile, run_validation
+
+    clock = clock or PhaseClock()
 
     store = catalog_components.catalog_store(settings)
     records = [r for r in store.list_objects(dataset) if r.get("status") in VALIDATABLE]
@@ -118,25 +127,29 @@ def validate_dataset(settings: Settings, dataset: str, *, engine: str | None = N
     work = Path(tempfile.mkdtemp(prefix=f"validate-{dataset}-", dir=_tmp(settings)))
     try:
         sources = []
-        for r in records:
-            local = work / "in" / uuid.uuid4().hex
-            local.parent.mkdir(parents=True, exist_ok=True)
-            progress(f"staging s3://{r['bucket']}/{r['key']}")
-            wr.s3.download(path=f"s3://{r['bucket']}/{r['key']}", local_file=str(local),
-                           version_id=r.get("version_id"), boto3_session=session)
-            sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
-                                      compression=r.get("compression") or "none", ingest_date=ingest_date(r)))
+        with clock.phase("stage", f"{len(records)} file(s)"):
+            for r in records:
+                local = work / "in" / uuid.uuid4().hex
+                local.parent.mkdir(parents=True, exist_ok=True)
+                progress(f"staging s3://{r['bucket']}/{r['key']}")
+                wr.s3.download(path=f"s3://{r['bucket']}/{r['key']}", local_file=str(local),
+                               version_id=r.get("version_id"), boto3_session=session)
+                sources.append(SourceFile(key=r["key"], path=local, format=r["format"],
+                                          compression=r.get("compression") or "none", ingest_date=ingest_date(r)))
         progress(f"validating {len(sources)} file(s) of {len(dirty)} partition(s) with {chosen}")
         out = work / "out"
         outcome = run_validation(dataset=dataset, sources=sources, ruleset=ruleset, output_dir=out,
-                                 engine=chosen, run_id=run_id, spark_master=settings.spark_master)
-        uploaded = _publish(lambda f, key: wr.s3.upload(local_file=str(f), path=f"s3://{settings.lake_bucket}/{key}",
-                                                        boto3_session=session),
-                            out, settings.lake_bucket, run_id, progress)
-        tables = _register_split_tables(settings, dataset, out, run_id, drop=vanished)
-        _collect_garbage(s3, settings.lake_bucket, dataset, dates=[*dirty, *vanished], keep=run_id)
-        _record_outcome(store, dataset, records, outcome, settings, previous, ruleset.digest, vanished)
-        return ValidateResult(outcome, tables, uploaded, dirty, vanished)
+                                 engine=chosen, run_id=run_id, spark_master=settings.spark_master, clock=clock)
+        with clock.phase("publish"):
+            uploaded = _publish(lambda f, key: wr.s3.upload(local_file=str(f),
+                                                            path=f"s3://{settings.lake_bucket}/{key}",
+                                                            boto3_session=session),
+                                out, settings.lake_bucket, run_id, progress)
+        with clock.phase("catalog_update"):
+            tables = _register_split_tables(settings, dataset, out, run_id, drop=vanished)
+            _collect_garbage(s3, settings.lake_bucket, dataset, dates=[*dirty, *vanished], keep=run_id)
+            _record_outcome(store, dataset, records, outcome, settings, previous, ruleset.digest, vanished)
+        return ValidateResult(outcome, tables, uploaded, dirty, vanished, phases=clock.to_dict(), wall_s=clock.wall_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -20,12 +20,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 
 from quality_rules.exceptions import QualityRulesError, ValidationFailedError
 from quality_rules.model import Check, RuleSet
+from quality_rules.phases import PhaseClock
 from quality_rules.sources import LINEAGE_COLUMNS, SourceFile
 
 Engine = Literal["spark", "arrow", "pandas"]
@@ -33,6 +35,7 @@ Engine = Literal["spark", "arrow", "pandas"]
 # scripts that say pandas keep working, and runs report the canonical name.
 ENGINE_ALIASES = {"pandas": "arrow"}
 ENGINES = ("arrow", "spark")
+RUN_PHASES = ("flag_and_write", "ge_report")  # what run_validation times (callers add theirs on the same clock)
 __all__ = ["ENGINES", "SourceFile", "ValidationOutcome", "canonical_engine", "run_validation"]
 
 
@@ -60,6 +63,7 @@ class ValidationOutcome:
     rules_used: dict[str, Any]
     duration_s: float
     warnings: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (flag_and_write, ge_report)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +79,8 @@ class _Core:
     per_source: dict[str, dict[str, int]]
     files: list[str]
     oracle: Any | None  # OracleResult
+    # GE's report still to come: the result of a concurrent run, or a run to do now (phase ge_report)
+    oracle_pending: Callable[[], Any] | None = None
 
 
 def _rel_paths(dataset: str, src: SourceFile) -> tuple[str, str]:
@@ -101,6 +107,13 @@ def _check_fail_rules(checks: list[Check], failed: dict[str, int], rows_in: int)
 
 
 # --------------------------------------------------------------------------------------- arrow
+def _ge_report(frame: Any, ruleset: RuleSet, docs_dir: Path | None, clock: PhaseClock) -> Any:
+    from quality_rules.oracle import validate_ruleset
+
+    with clock.phase("ge_report"):
+        return validate_ruleset(frame, ruleset, engine="pandas", docs_dir=docs_dir)
+
+
 def _concat_columns(tables: list[Any], columns: list[str]) -> Any:
     import pyarrow as pa
 
@@ -118,13 +131,16 @@ def _pad_columns(batches: list[Any], columns: list[str], rows: int) -> Any:
 
 
 def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
-               docs_dir: Path | None, batch_rows: int | None = None) -> _Core:
+               docs_dir: Path | None, clock: PhaseClock, batch_rows: int | None = None) -> _Core:
     """Stream each source in record batches: flag, split and write, never holding a whole source.
 
     Whole-column checks (uniqueness, GE fallback, Python semantics on non-text columns) read only
-    their columns first; the GE report gets the rule columns (gathered while streaming when no
-    whole-column pass was needed).
+    their columns first; the GE report gets the rule columns. When those can be read cheaply up
+    front (Parquet: column projection) or were read anyway, GE's report runs on a second thread
+    alongside the split; otherwise they are gathered while streaming and GE runs after.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -155,11 +171,14 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
     column_checks = [c for c in checks if c.rule_id not in batch_ids]
     column_flags: dict[str, np.ndarray] = {}
     rule_columns = None  # pandas frame of the rule columns, for GE's report
-    if column_checks:
+    if column_checks or (with_oracle and all(s.format == "parquet" for s in sources)):
         cols = needed if with_oracle else sorted({c.column for c in column_checks})
         frame = _concat_columns([read_columns(src, staging, cols) for src in sources], cols).to_pandas()
-        column_flags = compute_check_flags(frame, column_checks)
+        column_flags = compute_check_flags(frame, column_checks) if column_checks else {}
         rule_columns = frame if with_oracle else None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dq-ge")
+    ge_report = pool.submit(_ge_report, rule_columns, ruleset, docs_dir, clock) if rule_columns is not None else None
+    pool.shutdown(wait=False)  # the one job runs on; nothing else is submitted
 
     flagger = BatchFlagger(batch_checks)
     reject_checks = [c for c in checks if c.rule.severity == "reject"]
@@ -219,23 +238,26 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
         files += [acc_rel, rej_rel]
         per_source[src.key] = {"rows": rows, "accepted": accepted, "rejected": rows - accepted}
         offset += rows
-    _check_fail_rules(checks, failed, offset)
-
-    oracle = None
-    if with_oracle:
-        from quality_rules.oracle import validate_ruleset
-
-        if rule_columns is None:
-            rule_columns = _concat_columns(gathered, needed).to_pandas()
-        oracle = validate_ruleset(rule_columns, ruleset, engine="pandas", docs_dir=docs_dir)
+    try:
+        _check_fail_rules(checks, failed, offset)
+    except ValidationFailedError:
+        if ge_report is not None:
+            ge_report.exception()  # let it finish before the stage goes away
+        raise
+    pending: Callable[[], Any] | None = None
+    if ge_report is not None:
+        pending = ge_report.result
+    elif with_oracle:
+        frame = _concat_columns(gathered, needed).to_pandas()
+        pending = lambda: _ge_report(frame, ruleset, docs_dir, clock)  # noqa: E731
     shutil.rmtree(staging, ignore_errors=True)
     return _Core(rows_in=offset, rejected=sum(v["rejected"] for v in per_source.values()), per_rule_failed=failed,
-                 per_source=per_source, files=files, oracle=oracle)
+                 per_source=per_source, files=files, oracle=None, oracle_pending=pending)
 
 
 # --------------------------------------------------------------------------------------- spark
 def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
-               docs_dir: Path | None, spark_master: str) -> _Core:
+               docs_dir: Path | None, spark_master: str, clock: PhaseClock | None = None) -> _Core:
     from pyspark.sql import functions as F
 
     from quality_rules.spark_engine import add_flags, read_source
@@ -271,12 +293,15 @@ def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
     failed = {c.rule_id: int(sum((r[n] or 0) for r in by_key.values())) for c, n in zip(checks, names)}
     _check_fail_rules(checks, failed, rows_in)
 
-    oracle = None
+    pending = None
     if with_oracle:
         from quality_rules.oracle import validate_ruleset
 
         base = df.select(*[F.col(f"`{c}`") for c in sorted({c.column for c in checks})])
-        oracle = validate_ruleset(base, ruleset, engine="spark", docs_dir=docs_dir)
+
+        def pending() -> Any:
+            with (clock or PhaseClock()).phase("ge_report"):
+                return validate_ruleset(base, ruleset, engine="spark", docs_dir=docs_dir)
 
     src_cols = list(dict.fromkeys(c for cols in own_cols for c in cols))
     spark_out = stage / "_spark"
@@ -306,10 +331,10 @@ def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
         per_source[src.key] = {"rows": int(r["rows"]), "accepted": int(r["rows"] - (r["rejected"] or 0)),
                                "rejected": int(r["rejected"] or 0)}
     shutil.rmtree(spark_out, ignore_errors=True)
-    shutil.rmtree(staging, ignore_errors=True)
+    # the staged inputs stay until run_validation removes the stage: GE's report still reads them
     rejected_total = sum(v["rejected"] for v in per_source.values())
     return _Core(rows_in=rows_in, rejected=rejected_total, per_rule_failed=failed, per_source=per_source,
-                 files=files, oracle=oracle)
+                 files=files, oracle=None, oracle_pending=pending)
 
 
 def _merge_parquet(parts: list[Path], dest: Path, schema: Any, drop: list[str]) -> None:
@@ -338,7 +363,8 @@ def _arrow_schema(df: Any) -> Any:
 # --------------------------------------------------------------------------------------- API
 def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet, output_dir: Path,
                    engine: Engine, run_id: str, spark_master: str = "local[2]",
-                   with_oracle: bool = True, batch_rows: int | None = None) -> ValidationOutcome:
+                   with_oracle: bool = True, batch_rows: int | None = None,
+                   clock: PhaseClock | None = None) -> ValidationOutcome:
     """Validate ``sources`` with ``ruleset`` and write the split under ``output_dir``.
 
     Raises ``ValidationFailedError`` (nothing written) when a fail-severity rule breaches its
@@ -348,6 +374,7 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
     for Parquet and JSON lines (CSV is streamed in 16 MiB blocks); memory grows with it, not with the input.
     """
     t0 = time.monotonic()
+    clock = clock or PhaseClock()
     engine = canonical_engine(engine)  # type: ignore[assignment]
     if not sources:
         raise QualityRulesError("run_validation got no sources; pass at least one SourceFile")
@@ -359,10 +386,13 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
     report_rel = f"reports/dataset={dataset}/run_id={run_id}/validation_result.json"
     docs_dir = stage / Path(report_rel).parent / "data_docs" if with_oracle else None
     try:
-        if engine == "arrow":
-            core = _run_arrow(dataset, sources, ruleset, stage, with_oracle, docs_dir, batch_rows)
-        else:
-            core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master)
+        with clock.phase("flag_and_write", f"{len(sources)} source(s) with {engine}"):
+            if engine == "arrow":
+                core = _run_arrow(dataset, sources, ruleset, stage, with_oracle, docs_dir, clock, batch_rows)
+            else:
+                core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master, clock)
+        if core.oracle_pending is not None:  # GE's report: waits for a concurrent one, or runs it now
+            core.oracle = core.oracle_pending()
         checks = ruleset.checks
         per_rule = [{"rule_id": c.rule_id, "column": c.column, "name": c.name, "reject_msg": c.rule.reject_msg,
                      "severity": c.rule.severity, "failed_rows": core.per_rule_failed[c.rule_id]} for c in checks]
@@ -392,6 +422,7 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(stage / rel), dest)
         outcome.duration_s = round(time.monotonic() - t0, 3)
+        outcome.phases = {k: v for k, v in clock.to_dict().items() if k in RUN_PHASES}
         return outcome
     finally:
         shutil.rmtree(stage, ignore_errors=True)
