@@ -283,15 +283,14 @@ def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
         rej_expr = rej_expr | F.col(names[i])
     reasons = F.array_compact(F.array(*[F.when(F.col(names[i]), F.lit(checks[i].rule.reject_msg)) for i in reject_idx])) \
         if reject_idx else F.array().cast("array<string>")
-    # No cache and no shuffle: the count pass reads only the rule columns (column pruning), then
-    # each output is one more scan, as a hand-written Spark job would do.
+    # No cache, no shuffle and no count pass: the per-rule counts are observed while the accepted
+    # side is written (an Observation below its filter sees every row), and the per-source counts
+    # are read from the written files' footers; each output is one scan, as a hand-written job's.
+    from pyspark.sql import Observation
+
     df = df.withColumn("__rejected", rej_expr)
-    aggs = [F.count(F.lit(1)).alias("rows"), F.sum(F.col("__rejected").cast("long")).alias("rejected")]
-    aggs += [F.sum(F.col(n).cast("long")).alias(n) for n in names]
-    by_key = {r["source_key"]: r.asDict() for r in df.groupBy("source_key").agg(*aggs).collect()}
-    rows_in = sum(r["rows"] for r in by_key.values())
-    failed = {c.rule_id: int(sum((r[n] or 0) for r in by_key.values())) for c, n in zip(checks, names)}
-    _check_fail_rules(checks, failed, rows_in)
+    counts = Observation("dq_counts")
+    aggs = [F.count(F.lit(1)).alias("rows")] + [F.sum(F.col(n).cast("long")).alias(n) for n in names]
 
     pending = None
     if with_oracle:
@@ -305,13 +304,19 @@ def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
 
     src_cols = list(dict.fromkeys(c for cols in own_cols for c in cols))
     spark_out = stage / "_spark"
-    acc = df.where(~F.col("__rejected")).select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "__fid")
+    acc = df.observe(counts, *aggs).where(~F.col("__rejected")).select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "__fid")
     rej = (df.where(F.col("__rejected"))
              .withColumn("reject_reasons", reasons)
              .withColumn("comments", F.array_join("reject_reasons", "|"))
              .select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "comments", "reject_reasons", "__fid"))
-    for kind, frame in (("accepted", acc), ("rejected", rej)):
-        frame.write.mode("overwrite").partitionBy("__fid").parquet(str(spark_out / kind))
+    acc.write.mode("overwrite").partitionBy("__fid").parquet(str(spark_out / "accepted"))
+    observed = counts.get
+    rows_in = int(observed.get("rows") or 0)
+    failed = {c.rule_id: int(observed.get(n) or 0) for c, n in zip(checks, names)}
+    _check_fail_rules(checks, failed, rows_in)  # before the second write: a breach costs one pass
+    rej.write.mode("overwrite").partitionBy("__fid").parquet(str(spark_out / "rejected"))
+    import pyarrow.parquet as pq
+
     files, per_source = [], {}
     for src, cols in zip(sources, own_cols):
         acc_rel, rej_rel = _rel_paths(dataset, src)
@@ -327,9 +332,8 @@ def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
             else:
                 _merge_parquet(parts, dest, _arrow_schema(acc if kind == "accepted" else rej), extra)
             files.append(rel)
-        r = by_key.get(src.key, {"rows": 0, "rejected": 0})
-        per_source[src.key] = {"rows": int(r["rows"]), "accepted": int(r["rows"] - (r["rejected"] or 0)),
-                               "rejected": int(r["rejected"] or 0)}
+        n_acc, n_rej = (pq.ParquetFile(stage / rel).metadata.num_rows for rel in (acc_rel, rej_rel))
+        per_source[src.key] = {"rows": n_acc + n_rej, "accepted": n_acc, "rejected": n_rej}
     shutil.rmtree(spark_out, ignore_errors=True)
     # the staged inputs stay until run_validation removes the stage: GE's report still reads them
     rejected_total = sum(v["rejected"] for v in per_source.values())

@@ -120,9 +120,17 @@ def _rejected(path_glob: Path) -> dict[int, str]:
     return dict(zip(t.column("source_row").to_pylist(), t.column("comments").to_pylist()))
 
 
+_JVM_PID: list[int] = []
+
+
 def _cpu() -> float:
+    """CPU seconds of this process and, once Spark runs, its JVM: comparable on a busy machine."""
     t = os.times()
-    return t.user + t.system
+    total = t.user + t.system
+    for pid in _JVM_PID:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _rss_child(src: Path, out: Path) -> None:
@@ -231,13 +239,20 @@ def main() -> None:
 
         spark = get_spark("local[2]")
         spark.range(1000).selectExpr("sum(id)").collect()  # warm-up: exclude JVM/session start
+        proc = getattr(spark.sparkContext._gateway, "proc", None)
+        if proc is not None and Path(f"/proc/{proc.pid}/stat").exists():
+            _JVM_PID.append(proc.pid)
         # a first small run warms the code paths (JIT, Python worker import)
         run_validation(dataset="jobs", sources=[source], ruleset=rs, output_dir=work / "warm", engine="spark",
                        run_id="warm", with_oracle=False)
-        timed("b_ours_spark", lambda: run_validation(dataset="jobs", sources=[source], ruleset=rs,
-                                                     output_dir=work / "b", engine="spark", run_id="b",
-                                                     with_oracle=False), args.rows)
-        timed("c_native_spark", lambda: native_spark(spark, src, work / "c"), args.rows)
+        for i in range(2):  # alternate, as above; the best of each counts
+            timed(f"b_ours_spark_{i}", lambda: run_validation(dataset="jobs", sources=[source], ruleset=rs,
+                                                              output_dir=work / "b", engine="spark", run_id="b",
+                                                              with_oracle=False), args.rows)
+            timed(f"c_native_spark_{i}", lambda: native_spark(spark, src, work / "c"), args.rows)
+        for k in ("b_ours_spark", "c_native_spark"):
+            results[k] = min((v for n, v in results.items() if n.startswith(k + "_")), key=lambda r: r["seconds"])
+            best_cpu[k] = min(v["cpu_seconds"] for n, v in results.items() if n.startswith(k + "_"))
 
         # (a) GE per row in a Spark UDF, on a sample
         from pyspark.sql import functions as F
@@ -267,6 +282,7 @@ def main() -> None:
         a_rate = results["a_ge_row_udf_sample"]["rows_per_s"]
         ratios.update({
             "b_time_over_c_time": round(results["b_ours_spark"]["seconds"] / results["c_native_spark"]["seconds"], 2),
+            "b_cpu_over_c_cpu": round(best_cpu["b_ours_spark"] / best_cpu["c_native_spark"], 2),
             "b_over_a_speedup": round(results["b_ours_spark"]["rows_per_s"] / a_rate, 1),
             "d_over_a_speedup": round(best["d_ours_arrow"]["rows_per_s"] / a_rate, 1),
             "a_extrapolated_seconds_for_all_rows": round(args.rows / a_rate),
