@@ -135,9 +135,9 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
     """Stream each source in record batches: flag, split and write, never holding a whole source.
 
     Whole-column checks (uniqueness, GE fallback, Python semantics on non-text columns) read only
-    their columns first; the GE report gets the rule columns. When those can be read cheaply up
-    front (Parquet: column projection) or were read anyway, GE's report runs on a second thread
-    alongside the split; otherwise they are gathered while streaming and GE runs after.
+    their columns first; the GE report gets the rule columns. For Parquet and CSV they are read up
+    front (column projection; CSV's multi-threaded parser) and GE's report runs on a second thread
+    alongside the split; for JSON lines they are gathered while streaming and GE runs after.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -171,7 +171,8 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
     column_checks = [c for c in checks if c.rule_id not in batch_ids]
     column_flags: dict[str, np.ndarray] = {}
     rule_columns = None  # pandas frame of the rule columns, for GE's report
-    if column_checks or (with_oracle and all(s.format == "parquet" for s in sources)):
+    # JSON lines would be read twice whole; Parquet projects columns, CSV parses on all cores
+    if column_checks or (with_oracle and all(s.format in ("parquet", "csv") for s in sources)):
         cols = needed if with_oracle else sorted({c.column for c in column_checks})
         frame = _concat_columns([read_columns(src, staging, cols) for src in sources], cols).to_pandas()
         column_flags = compute_check_flags(frame, column_checks) if column_checks else {}
