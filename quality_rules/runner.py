@@ -79,7 +79,7 @@ class _Core:
     per_source: dict[str, dict[str, int]]
     files: list[str]
     oracle: Any | None  # OracleResult
-    # GE's report still to come: the result of a concurrent run, or a run to do now (phase ge_report)
+    # GE's report, still to run (timed as phase ge_report, apart from flag_and_write)
     oracle_pending: Callable[[], Any] | None = None
 
 
@@ -135,11 +135,10 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
     """Stream each source in record batches: flag, split and write, never holding a whole source.
 
     Whole-column checks (uniqueness, GE fallback, Python semantics on non-text columns) read only
-    their columns first; the GE report gets the rule columns. For Parquet and CSV they are read up
-    front (column projection; CSV's multi-threaded parser) and GE's report runs on a second thread
-    alongside the split; for JSON lines they are gathered while streaming and GE runs after.
+    their columns first; GE's report gets the rule columns (gathered while streaming when no
+    whole-column pass read them) and runs after the split: on a second thread alongside it, it was
+    slower, as GE-pandas and the split's Python rule work contend for the GIL (docs/quality.md).
     """
-    from concurrent.futures import ThreadPoolExecutor
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -171,15 +170,11 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
     column_checks = [c for c in checks if c.rule_id not in batch_ids]
     column_flags: dict[str, np.ndarray] = {}
     rule_columns = None  # pandas frame of the rule columns, for GE's report
-    # JSON lines would be read twice whole; Parquet projects columns, CSV parses on all cores
-    if column_checks or (with_oracle and all(s.format in ("parquet", "csv") for s in sources)):
+    if column_checks:
         cols = needed if with_oracle else sorted({c.column for c in column_checks})
         frame = _concat_columns([read_columns(src, staging, cols) for src in sources], cols).to_pandas()
-        column_flags = compute_check_flags(frame, column_checks) if column_checks else {}
+        column_flags = compute_check_flags(frame, column_checks)
         rule_columns = frame if with_oracle else None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dq-ge")
-    ge_report = pool.submit(_ge_report, rule_columns, ruleset, docs_dir, clock) if rule_columns is not None else None
-    pool.shutdown(wait=False)  # the one job runs on; nothing else is submitted
 
     flagger = BatchFlagger(batch_checks)
     reject_checks = [c for c in checks if c.rule.severity == "reject"]
@@ -239,17 +234,10 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
         files += [acc_rel, rej_rel]
         per_source[src.key] = {"rows": rows, "accepted": accepted, "rejected": rows - accepted}
         offset += rows
-    try:
-        _check_fail_rules(checks, failed, offset)
-    except ValidationFailedError:
-        if ge_report is not None:
-            ge_report.exception()  # let it finish before the stage goes away
-        raise
+    _check_fail_rules(checks, failed, offset)
     pending: Callable[[], Any] | None = None
-    if ge_report is not None:
-        pending = ge_report.result
-    elif with_oracle:
-        frame = _concat_columns(gathered, needed).to_pandas()
+    if with_oracle:
+        frame = rule_columns if rule_columns is not None else _concat_columns(gathered, needed).to_pandas()
         pending = lambda: _ge_report(frame, ruleset, docs_dir, clock)  # noqa: E731
     shutil.rmtree(staging, ignore_errors=True)
     return _Core(rows_in=offset, rejected=sum(v["rejected"] for v in per_source.values()), per_rule_failed=failed,
@@ -396,7 +384,7 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
                 core = _run_arrow(dataset, sources, ruleset, stage, with_oracle, docs_dir, clock, batch_rows)
             else:
                 core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master, clock)
-        if core.oracle_pending is not None:  # GE's report: waits for a concurrent one, or runs it now
+        if core.oracle_pending is not None:
             core.oracle = core.oracle_pending()
         checks = ruleset.checks
         per_rule = [{"rule_id": c.rule_id, "column": c.column, "name": c.name, "reject_msg": c.rule.reject_msg,
