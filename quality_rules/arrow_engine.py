@@ -195,11 +195,12 @@ class _Matcher:
     DISTINCT_RATIO_SKIP = 0.7
 
     def __init__(self, regex: str) -> None:
-        from quality_rules.regex_screen import byte_table, re2_screen
+        from quality_rules.regex_screen import byte_table, is_single_class, re2_screen
 
         self._search = _searcher(regex)
         self._table = byte_table(regex)
         self._screen = re2_screen(regex)
+        self._single_class = is_single_class(regex)
         self._dedupe = True
 
     def _python(self, arr: pa.Array) -> np.ndarray:
@@ -221,6 +222,11 @@ class _Matcher:
             return self._python(arr)
         maybe = self._maybe(arr)
         out = np.zeros(len(arr), dtype=bool)
+        if self._single_class and maybe.any():
+            # one character class: on an ASCII-only string the byte hit is the match itself
+            ascii_hit = maybe & pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
+            out[ascii_hit] = True
+            maybe &= ~ascii_hit
         if maybe.any():
             out[maybe] = self._python(arr.filter(pa.array(maybe)))
         return out

@@ -116,6 +116,27 @@ def first_chars(pattern: str) -> frozenset[int] | None:
     return frozenset(c for c in chars if c not in _SURROGATES)
 
 
+@lru_cache(maxsize=256)
+def is_single_class(pattern: str) -> bool:
+    """True when ``pattern`` is one character (class) repeated at least once, e.g. ``\s++``, ``[@#]``, ``\d+``.
+
+    Then a search matches exactly when the string holds one of its FIRST characters, so for an
+    ASCII-only string the byte-table hit *is* the answer and Python is not needed at all.
+    """
+    if first_chars(pattern) is None:
+        return False
+    data = _p.parse(pattern).data
+    if len(data) != 1:
+        return False
+    op, av = data[0]
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+        lo, _hi, sub = av
+        if lo < 1 or len(sub) != 1:
+            return False
+        op, av = sub[0]
+    return op in (_c.LITERAL, _c.IN)
+
+
 def _ranges(chars: frozenset[int]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for c in sorted(chars):
@@ -185,4 +206,4 @@ def candidate_rows(arr: pa.Array, table: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["byte_table", "candidate_rows", "first_chars", "re2_screen"]
+__all__ = ["byte_table", "candidate_rows", "first_chars", "is_single_class", "re2_screen"]

@@ -99,3 +99,20 @@ def test_screen_gives_up_where_it_cannot_be_exact(pattern):
 def test_screen_on_large_string_and_nulls():
     arr = pa.array(["ab", None, "a b", "", "a\u00a0b"], pa.large_string())
     assert list(candidate_rows(arr, byte_table("\\s"))) == [False, False, True, False, True]
+
+
+@pytest.mark.parametrize(("pattern", "single"), [("\\s++", True), ("\\s", True), ("[@#]+", True), ("a", True),
+                                                 ("\\d*", False), ("ab", False), ("^a", False), ("a|b", True), ("ab|c", False),
+                                                 ("(a)", False), (".", False)])
+def test_single_class_patterns_are_recognised(pattern, single):
+    from quality_rules.regex_screen import is_single_class
+
+    assert is_single_class(pattern) is single
+
+
+@pytest.mark.parametrize("pattern", ["\\s++", "[@#]+", "\\d", "x"])
+def test_single_class_shortcut_equals_python_search(pattern):
+    values = [s for s in SCREEN_STRINGS if s is not None] + ["a@b", "#", "x", "a1", "a\u0661", None]
+    rs = _ruleset("s", "expect_column_values_to_not_match_regex", {"regex": pattern})
+    flags = BatchFlagger(rs.checks).flags(pa.record_batch({"s": pa.array(values, pa.string())}))
+    assert list(flags[rs.checks[0].rule_id]) == [v is not None and re.search(pattern, v) is not None for v in values]
