@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from catalog.store import CatalogStore  # noqa: E402
-from datalake import aws  # noqa: E402
+from datalake_base import aws  # noqa: E402
 from datalake.local import lifecycle  # noqa: E402
 from datalake_base.settings import Settings, reset_settings_cache  # noqa: E402
 from tests.fixtures.aws import free_port  # noqa: E402
