@@ -35,7 +35,8 @@ Engine = Literal["spark", "arrow", "pandas"]
 # scripts that say pandas keep working, and runs report the canonical name.
 ENGINE_ALIASES = {"pandas": "arrow"}
 ENGINES = ("arrow", "spark")
-RUN_PHASES = ("flag_and_write", "ge_report")  # what run_validation times (callers add theirs on the same clock)
+RUN_PHASES = ("flag_and_write", "ge_report")
+ROW_GROUP_ROWS = 128 * 1024  # rows per Parquet row group the Arrow engine writes  # what run_validation times (callers add theirs on the same clock)
 __all__ = ["ENGINES", "SourceFile", "ValidationOutcome", "canonical_engine", "run_validation"]
 
 
@@ -147,7 +148,7 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
     from quality_rules.exceptions import RuleDefinitionError
     from quality_rules.pandas_engine import compute_check_flags
     from quality_rules.sources import BATCH_ROWS, arrow_schema, iter_batches, read_columns
-    from quality_rules.streams import OrderedWorker, prefetch
+    from quality_rules.streams import OrderedWorker, RowGroupBuffer, prefetch
 
     checks = ruleset.checks
     staging = stage / "_staging"
@@ -193,9 +194,10 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
         rows = accepted = 0
         keep: list[Any] = []
-        with pq.ParquetWriter(stage / acc_rel, out_schema, compression="snappy") as acc_w, \
-                pq.ParquetWriter(stage / rej_rel, rej_schema, compression="snappy") as rej_w, \
+        with pq.ParquetWriter(stage / acc_rel, out_schema, compression="snappy") as acc_pq, \
+                pq.ParquetWriter(stage / rej_rel, rej_schema, compression="snappy") as rej_pq, \
                 OrderedWorker() as writer:
+            acc_w, rej_w = RowGroupBuffer(acc_pq, ROW_GROUP_ROWS), RowGroupBuffer(rej_pq, ROW_GROUP_ROWS)
 
             def write(batch: Any, first_row: int, rejected: np.ndarray, reject_flags: list[np.ndarray],
                       n_rej: int, key: str = src.key, acc_w: Any = acc_w, rej_w: Any = rej_w,
@@ -205,11 +207,11 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
                     [*batch.columns, pa.repeat(pa.scalar(key, pa.string()), n),
                      pa.array(np.arange(first_row, first_row + n, dtype=np.int64))], schema=out_schema)
                 if n_rej < n:
-                    acc_w.write_batch(full.filter(pa.array(~rejected)) if n_rej else full)
+                    acc_w.write(full.filter(pa.array(~rejected)) if n_rej else full)
                 if n_rej:
                     rej = full.filter(pa.array(rejected)) if n_rej < n else full
                     comments, reasons = reject_comments([f[rejected] for f in reject_flags], msgs)
-                    rej_w.write_batch(pa.RecordBatch.from_arrays([*rej.columns, comments, reasons], schema=rej_schema))
+                    rej_w.write(pa.RecordBatch.from_arrays([*rej.columns, comments, reasons], schema=rej_schema))
 
             for batch in prefetch(iter_batches(src, staging, batch_rows=batch_rows or BATCH_ROWS)):
                 n = batch.num_rows
@@ -229,6 +231,8 @@ def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
                     keep.append(batch.select([c for c in needed if c in batch.schema.names]))
                 rows += n
                 accepted += n - n_rej
+            writer.submit(acc_w.flush)
+            writer.submit(rej_w.flush)
         if with_oracle and rule_columns is None:
             gathered.append(_pad_columns(keep, needed, rows))
         files += [acc_rel, rej_rel]
