@@ -63,3 +63,20 @@ def test_ordered_worker_runs_in_order_and_surfaces_errors():
             w.submit(boom, 1)
             for i in range(5):
                 w.submit(out.append, i)
+
+
+def test_row_group_buffer_writes_few_large_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from quality_rules.streams import RowGroupBuffer
+
+    batches = [pa.record_batch({"x": list(range(i * 3, i * 3 + 3))}) for i in range(7)]
+    with pq.ParquetWriter(tmp_path / "t.parquet", batches[0].schema) as w:
+        buf = RowGroupBuffer(w, rows=7)
+        for b in batches:
+            buf.write(b)
+        buf.flush()
+    pf = pq.ParquetFile(tmp_path / "t.parquet")
+    assert [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)] == [9, 9, 3]
+    assert pf.read().column("x").to_pylist() == list(range(21))
