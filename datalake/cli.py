@@ -88,6 +88,37 @@ def _lake_progress(start: str) -> Iterator[Any]:
         yield report
 
 
+@contextmanager
+def _phase_progress() -> Iterator[Any]:
+    """One line per phase of a run: a spinner while it runs, then its seconds (phases may overlap)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from quality_rules.phases import PhaseClock
+
+    bar = Progress(SpinnerColumn(finished_text="[green]✓[/]"), TextColumn("{task.description}"),
+                   TextColumn("[dim]{task.fields[detail]}"), TimeElapsedColumn(), console=console)
+    tasks: dict[str, Any] = {}
+    current: list[str] = []
+
+    def on_phase(name: str, event: str, seconds: float, detail: str) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name.replace("_", " "), total=1, detail=detail)
+        if event == "start":
+            current.append(name)
+            bar.update(tasks[name], detail=detail)
+        else:
+            bar.update(tasks[name], completed=1, detail=f"{seconds:.2f}s {detail}".strip())
+            if name in current:
+                current.remove(name)
+
+    def message(m: str) -> None:  # the pipeline's per-file messages, under the running phase
+        if current:
+            bar.update(tasks[current[-1]], detail=m)
+
+    with bar:
+        yield PhaseClock(on_phase), message
+
+
 @main.command()
 def up() -> None:
     """Start the local lake (endpoint + runtime) in the background and provision it.
@@ -447,8 +478,9 @@ def rules_delete(rule_id: str) -> None:
 # --- validate, load, query ------------------------------------------------------------------------------
 @main.command()
 @click.argument("dataset")
-@click.option("--engine", type=click.Choice(["auto", "spark", "pandas"]), default=None,
-              help="Validation engine (default: DATALAKE_VALIDATION_ENGINE, 'auto' picks pandas for small inputs).")
+@click.option("--engine", type=click.Choice(["auto", "spark", "arrow", "pandas"]), default=None,
+              help="Validation engine (default: DATALAKE_VALIDATION_ENGINE, 'auto' picks arrow, in-process, for small "
+                   "inputs; 'pandas' is the old name of arrow).")
 @click.option("--full", is_flag=True, help="Re-validate every partition, not only those whose files or rules changed.")
 def validate(dataset: str, engine: str | None, full: bool) -> None:
     """Split DATASET's rows into accepted and rejected Parquet by its rules (Great Expectations semantics).
@@ -463,9 +495,10 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
     if s.mode == "aws":
         return _run_remote(s, dataset, "validate", full=full, engine=None if engine in (None, "auto") else engine)
     _require_lake(s)
-    with _errors(), console.status("validating..."):  # plan, validate, publish: the pipeline's steps, under its lease
+    # plan, validate, publish: the pipeline's steps, under its lease, each phase shown as it runs
+    with _errors(), _phase_progress() as (clock, _message):
         state = run_steps(s, dataset, ("plan", "validate", "publish"), engine=None if engine in (None, "auto") else engine,
-                          full=full)
+                          full=full, clock=clock)
         doc = read_outcome(s, dataset, state["run_id"]) if "publish" in state else None
     if state["plan"]["action"] == "skip":
         if state["plan"].get("no_rules"):
@@ -481,6 +514,10 @@ def validate(dataset: str, engine: str | None, full: bool) -> None:
     _print_outcome(doc["outcome"])
     console.print(f"tables: {', '.join(f'{s.glue_database}.{t}' for t in state['publish']['tables'])}; "
                   f"{len(doc['outcome']['files'])} file(s) published")
+    inside = doc["outcome"]["duration_s"]  # the engine and GE's report
+    console.print("phases: " + ", ".join(f"{k.replace('_', ' ')} {v:.2f}s" for k, v in clock.to_dict().items())
+                  + f"; wall {clock.wall_s:.2f}s, of which {clock.wall_s - inside:.2f}s "
+                  f"({(clock.wall_s - inside) / clock.wall_s if clock.wall_s else 0:.0%}) outside the engine and GE's report")
 
 
 def _run_remote(s: Settings, dataset: str, requested: str, *, full: bool = False, engine: str | None = None) -> None:
@@ -713,7 +750,7 @@ def serve(host: str, port: int) -> None:
 
 @main.command()
 @click.option("--rows", default=22000, show_default=True, help="Rows of sample job postings to generate.")
-@click.option("--engine", type=click.Choice(["spark", "pandas"]), default="spark", show_default=True)
+@click.option("--engine", type=click.Choice(["spark", "arrow", "pandas"]), default="spark", show_default=True)
 @click.option("--keep-running/--stop", default=True, show_default=True, help="Leave the local lake up afterwards.")
 def demo(rows: int, engine: str, keep_running: bool) -> None:
     """Run the whole flow on bundled sample data and print a summary."""

@@ -17,7 +17,7 @@ Mode = Literal["local", "aws"]
 SearchBackend = Literal["embedded", "opensearch"]
 QueryEngine = Literal["local", "athena"]
 WarehouseBackend = Literal["local", "redshift"]
-ValidationEngine = Literal["auto", "spark", "pandas"]
+ValidationEngine = Literal["auto", "spark", "arrow", "pandas"]  # "pandas": old name of "arrow"
 
 
 def _env(name: str, *fallbacks: str) -> AliasChoices:
@@ -87,7 +87,7 @@ class Settings(BaseSettings):
 
     # --- validation -----------------------------------------------------------------------------
     validation_engine: ValidationEngine = Field("auto", validation_alias=_env("DATALAKE_VALIDATION_ENGINE"))
-    # Under this many input bytes, "auto" validates in-process with pandas instead of Spark.
+    # Under this many input bytes, "auto" validates in-process (the Arrow engine) instead of Spark.
     pandas_max_bytes: int = Field(50 * 1024**2, ge=0, validation_alias=_env("DATALAKE_PANDAS_MAX_BYTES"))
     spark_master: str = Field("local[2]", validation_alias=_env("DATALAKE_SPARK_MASTER"))
     spark_driver_memory: str = Field("2g", validation_alias=_env("DATALAKE_SPARK_DRIVER_MEMORY"))

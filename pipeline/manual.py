@@ -10,16 +10,29 @@ from typing import Any
 from catalog import components as catalog_components
 from catalog.exceptions import DatasetNotFound
 from datalake_base.settings import Settings
+from quality_rules.phases import PhaseClock
 from pipeline import tasks
+from pipeline.steps import PHASE_CLOCK
 from pipeline.trigger import start_run
 
 ORDER = ("crawl", "plan", "validate", "publish", "load")
 
 
 def run_steps(settings: Settings, dataset: str, steps: tuple[str, ...], *, engine: str | None = None,
-              full: bool = False) -> dict[str, Any]:
+              full: bool = False, clock: PhaseClock | None = None) -> dict[str, Any]:
     """Run ``steps`` (in pipeline order) for ``dataset``; returns the final state (results per step,
-    ``status``, ``summary``). Raises ``LeaseHeld`` when a run owns the dataset, and the step's error."""
+    ``status``, ``summary``). Raises ``LeaseHeld`` when a run owns the dataset, and the step's error.
+    ``clock`` times the validation phases (stage, flag and write, GE report, publish, catalog update)."""
+    token = PHASE_CLOCK.set(clock) if clock is not None else None
+    try:
+        return _run_steps(settings, dataset, steps, engine=engine, full=full)
+    finally:
+        if token is not None:
+            PHASE_CLOCK.reset(token)
+
+
+def _run_steps(settings: Settings, dataset: str, steps: tuple[str, ...], *, engine: str | None,
+               full: bool) -> dict[str, Any]:
     store = catalog_components.catalog_store(settings)
     if store.get_dataset(dataset) is None and not store.list_objects(dataset):
         raise DatasetNotFound(dataset)
@@ -36,7 +49,7 @@ def run_steps(settings: Settings, dataset: str, steps: tuple[str, ...], *, engin
             elif step == "validate":
                 if state["plan"]["action"] == "skip":
                     break
-                state["validate"] = tasks.run_validate(state, "spark" if state["plan"]["engine"] == "spark" else "pandas")
+                state["validate"] = tasks.run_validate(state, "spark" if state["plan"]["engine"] == "spark" else "arrow")
             elif step == "publish":
                 state["publish"] = tasks.publish_handler(state)
             elif step == "load":

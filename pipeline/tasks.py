@@ -81,14 +81,14 @@ def plan_handler(event: State, context: Any = None) -> dict[str, Any]:
     return _step("plan", event, work)
 
 
-def run_validate(event: State, engine: str = "pandas") -> dict[str, Any]:
-    """The validate step in this process (``pandas``: the in-process Lambda; ``spark``: a manual local run)."""
+def run_validate(event: State, engine: str = "arrow") -> dict[str, Any]:
+    """The validate step in this process (``arrow``: the in-process Lambda; ``spark``: a manual local run)."""
     return _step("validate", event, lambda s: validate_run(s, event["dataset"], event["run_id"], event["plan"],
                                                            engine=engine))
 
 
 def validate_handler(event: State, context: Any = None) -> dict[str, Any]:
-    return run_validate(event, "pandas")
+    return run_validate(event, "arrow")
 
 
 def publish_handler(event: State, context: Any = None) -> dict[str, Any]:

@@ -149,7 +149,8 @@ def arrow_types(glue_types: dict[str, str]) -> dict[str, Any]:
 
 
 def validate_plan(plan: JobPlan, *, run_id: str, lake: str, ruleset: Any, engine: str = "spark", stage_root: str = "",
-                  spark_master: str = "local[2]", with_oracle: bool = True, s3_endpoint: str | None = None) -> Any:  # ValidationOutcome | None
+                  spark_master: str = "local[2]", with_oracle: bool = True, s3_endpoint: str | None = None,
+                  clock: Any = None) -> Any:  # ValidationOutcome | None
     """Validate the planned sources into the lake's run-scoped folders and write the outcome JSON.
 
     The one function every validate step runs: the Glue job (Spark, ``s3://`` sources and lake, on
@@ -172,7 +173,8 @@ def validate_plan(plan: JobPlan, *, run_id: str, lake: str, ruleset: Any, engine
         outcome = run_validation(dataset=plan.dataset, sources=planned_sources(plan, stage_root), ruleset=ruleset,
                                  output_dir=lake, engine=engine, run_id=run_id, spark_master=spark_master,  # type: ignore[arg-type]
                                  with_oracle=with_oracle, run_folder=True,
-                                 column_types=arrow_types(plan.column_types) if plan.column_types else None)
+                                 column_types=arrow_types(plan.column_types) if plan.column_types else None,
+                                 clock=clock)
     except ValidationFailedError as exc:
         record(JobOutcome.for_plan(plan, run_id, "failed", error=str(exc), failures=exc.failures))
         raise

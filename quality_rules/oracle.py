@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +31,18 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def _quiet():
-    """GE prints progress bars and chatter to stderr/stdout; keep the caller's output clean."""
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+    """GE prints progress bars and chatter to stderr/stdout; keep the caller's output clean.
+
+    Redirecting sys.stdout/stderr is process-wide: on a worker thread (GE's report running alongside
+    the split) it would swallow the caller's own output, e.g. the CLI's live phase display. There
+    only warnings are silenced; progress bars are switched off in the context (``_context``).
+    """
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
+        if threading.current_thread() is threading.main_thread():
+            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
         yield
 
 

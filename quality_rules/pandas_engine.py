@@ -42,7 +42,9 @@ def _between(x: pd.Series | np.ndarray, lo, hi, smin: bool, smax: bool) -> np.nd
     return ok
 
 
-def _strptime_ok(fmt: str) -> Callable[[pd.Series], np.ndarray]:
+def strptime_ok(fmt: str) -> Callable[[object], bool]:
+    """GE-pandas' strftime check for one value: ``datetime.strptime`` succeeds."""
+
     def ok(v: object) -> bool:
         try:
             datetime.strptime(v, fmt)  # type: ignore[arg-type]
@@ -50,6 +52,11 @@ def _strptime_ok(fmt: str) -> Callable[[pd.Series], np.ndarray]:
         except ValueError:
             return False
 
+    return ok
+
+
+def _strptime_ok(fmt: str) -> Callable[[pd.Series], np.ndarray]:
+    ok = strptime_ok(fmt)
     return lambda u: ~u.map(ok).to_numpy(dtype=bool)
 
 
@@ -118,11 +125,16 @@ def compute_flags(df: pd.DataFrame, ruleset: RuleSet, *, row_id_column: str | No
     Unsupported expectations are handed, in one batch, to Great Expectations itself (pandas,
     result_format COMPLETE with a row-id column) so no rule is ever skipped.
     """
+    return compute_check_flags(df, ruleset.checks)
+
+
+def compute_check_flags(df: pd.DataFrame, checks: list[Check]) -> dict[str, np.ndarray]:
+    """``compute_flags`` for a list of checks (the Arrow engine's whole-column checks)."""
     from quality_rules.exceptions import RuleDefinitionError
 
     flags: dict[str, np.ndarray] = {}
     fallback: list[Check] = []
-    for check in ruleset.checks:
+    for check in checks:
         if check.column not in df.columns:
             raise RuleDefinitionError(
                 f"rule {check.rule_id!r} names column {check.column!r}, which the data does not have "
@@ -143,4 +155,4 @@ def compute_flags(df: pd.DataFrame, ruleset: RuleSet, *, row_id_column: str | No
     return flags
 
 
-__all__ = ["compute_flags", "flag_series"]
+__all__ = ["compute_check_flags", "compute_flags", "flag_series", "strptime_ok"]

@@ -27,17 +27,32 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 
 from quality_rules.exceptions import QualityRulesError, ValidationFailedError
 from quality_rules.model import Check, RuleSet
+from quality_rules.phases import PhaseClock
 from quality_rules.sources import LINEAGE_COLUMNS, SourceFile
 from quality_rules.storage import Store
 
-Engine = Literal["spark", "pandas"]
-__all__ = ["SourceFile", "ValidationOutcome", "run_validation"]
+Engine = Literal["spark", "arrow", "pandas"]
+# "pandas" was the in-process engine's first name; it is kept as an alias so settings, CLI flags and
+# scripts that say pandas keep working, and runs report the canonical name.
+ENGINE_ALIASES = {"pandas": "arrow"}
+ENGINES = ("arrow", "spark")
+RUN_PHASES = ("flag_and_write", "ge_report")  # what run_validation times (callers add theirs on the same clock)
+ROW_GROUP_ROWS = 128 * 1024  # rows per Parquet row group the Arrow engine writes
+__all__ = ["ENGINES", "SourceFile", "ValidationOutcome", "canonical_engine", "run_validation"]
+
+
+def canonical_engine(engine: str) -> str:
+    name = ENGINE_ALIASES.get(engine, engine)
+    if name not in ENGINES:
+        raise QualityRulesError(f"engine {engine!r} unknown; use 'arrow' (alias 'pandas') or 'spark'")
+    return name
 
 
 @dataclass
@@ -57,9 +72,8 @@ class ValidationOutcome:
     rules_used: dict[str, Any]
     duration_s: float
     warnings: list[str] = field(default_factory=list)
-    # rule id -> Great Expectations' message, for (warn) rules GE could not evaluate
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (flag_and_write, ge_report)
     rule_errors: dict[str, str] = field(default_factory=dict)
-    # text sources: the types accepted rows were cast to (rows failing a cast are rejected)
     typed_columns: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +90,8 @@ class _Core:
     per_source: dict[str, dict[str, int]]
     files: list[str]
     oracle: Any | None  # OracleResult
+    # GE's report, still to run (timed as phase ge_report, apart from flag_and_write)
+    oracle_pending: Callable[[], Any] | None = None
 
 
 def _rel_paths(dataset: str, src: SourceFile, run_id: str | None = None) -> tuple[str, str]:
@@ -103,82 +119,155 @@ def _check_fail_rules(checks: list[Check], failed: dict[str, int], rows_in: int)
         )
 
 
-def _reason_lists(flag_matrix: np.ndarray, msgs: list[str]) -> tuple[np.ndarray, list[list[str]]]:
-    """Per row: index into a small table of distinct failure combinations (rule order kept)."""
-    if flag_matrix.shape[1] == 0:
-        return np.zeros(flag_matrix.shape[0], dtype=np.int64), [[]]
-    combos, inverse = np.unique(flag_matrix, axis=0, return_inverse=True)
-    table = [[m for m, f in zip(msgs, row) if f] for row in combos]
-    return inverse.reshape(-1), table
+# --------------------------------------------------------------------------------------- arrow
+def _ge_report(frame: Any, ruleset: RuleSet, docs_dir: Path | None, clock: PhaseClock) -> Any:
+    from quality_rules.oracle import validate_ruleset
+
+    with clock.phase("ge_report"):
+        return validate_ruleset(frame, ruleset, engine="pandas", docs_dir=docs_dir)
 
 
-# --------------------------------------------------------------------------------------- pandas
-def _run_pandas(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Store, with_oracle: bool,
-                docs_dir: Path | None, run_id: str | None) -> _Core:
+def _concat_columns(tables: list[Any], columns: list[str]) -> Any:
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    return table.select(columns)
+
+
+def _pad_columns(batches: list[Any], columns: list[str], rows: int) -> Any:
+    """One source's rule columns as a table; a column the source lacks is all null (as concat would)."""
+    import pyarrow as pa
+
+    present = [c for c in columns if batches and c in batches[0].schema.names]
+    t = pa.Table.from_batches(batches) if batches else None
+    return pa.table({c: (t.column(c) if c in present else pa.nulls(rows)) for c in columns})
+
+
+def _run_arrow(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Path, with_oracle: bool,
+               docs_dir: Path | None, clock: PhaseClock, batch_rows: int | None = None,
+               run_id: str | None = None) -> _Core:
+    """Stream each source in record batches: flag, split and write, never holding a whole source.
+
+    Whole-column checks (uniqueness, GE fallback, Python semantics on non-text columns) read only
+    their columns first; GE's report gets the rule columns (gathered while streaming when no
+    whole-column pass read them) and runs after the split: on a second thread alongside it, it was
+    slower, as GE-pandas and the split's Python rule work contend for the GIL (docs/quality.md).
+    """
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from quality_rules.pandas_engine import compute_flags
-    from quality_rules.sources import read_arrow, with_lineage
+    from quality_rules.arrow_engine import BatchFlagger, reject_comments, strategy
+    from quality_rules.exceptions import RuleDefinitionError
+    from quality_rules.pandas_engine import compute_check_flags
+    from quality_rules.sources import BATCH_ROWS, arrow_schema, iter_batches, read_columns
+    from quality_rules.streams import OrderedWorker, RowGroupBuffer, prefetch
 
     checks = ruleset.checks
-    tables, own_cols = [], []
-    for src in sources:
-        t = read_arrow(src)
-        own_cols.append(t.column_names)
-        tables.append(with_lineage(t, src.key))
-    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-    needed = sorted({c.column for c in checks} & set(table.column_names))
-    missing = sorted({c.column for c in checks} - set(table.column_names))
+    staging = stage / "_staging"
+    schemas = [arrow_schema(src, staging) for src in sources]
+    try:
+        unified = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        raise QualityRulesError(
+            f"sources {[s.key for s in sources]} disagree on column types ({exc}); validate them in separate runs "
+            "or fix the data so each column has one type") from exc
+    missing = sorted({c.column for c in checks} - set(unified.names))
     if missing:
-        from quality_rules.exceptions import RuleDefinitionError
-
         raise RuleDefinitionError(
-            f"rules name columns {missing} which the data does not have (columns: {table.column_names}); "
+            f"rules name columns {missing} which the data does not have (columns: {unified.names}); "
             "fix column_name in those rule items"
         )
-    pdf = table.select(needed).to_pandas()
-    flags = compute_flags(pdf, ruleset)
-    n = table.num_rows
-    failed = {rid: int(f.sum()) for rid, f in flags.items()}
-    _check_fail_rules(checks, failed, n)
+    needed = sorted({c.column for c in checks})
+    batch_checks = [c for c in checks if strategy(c, unified.field(c.column).type) == "batch"]
+    batch_ids = {c.rule_id for c in batch_checks}
+    column_checks = [c for c in checks if c.rule_id not in batch_ids]
+    column_flags: dict[str, np.ndarray] = {}
+    rule_columns = None  # pandas frame of the rule columns, for GE's report
+    if column_checks:
+        cols = needed if with_oracle else sorted({c.column for c in column_checks})
+        frame = _concat_columns([read_columns(src, staging, cols) for src in sources], cols).to_pandas()
+        column_flags = compute_check_flags(frame, column_checks)
+        rule_columns = frame if with_oracle else None
 
-    oracle = None
-    if with_oracle:
-        from quality_rules.oracle import validate_ruleset
-
-        oracle = validate_ruleset(pdf, ruleset, engine="pandas", docs_dir=docs_dir)
-
+    flagger = BatchFlagger(batch_checks)
     reject_checks = [c for c in checks if c.rule.severity == "reject"]
-    matrix = (np.column_stack([flags[c.rule_id] for c in reject_checks]) if reject_checks
-              else np.zeros((n, 0), dtype=bool))
-    rejected = matrix.any(axis=1)
+    msgs = [c.rule.reject_msg for c in reject_checks]
+    failed = {c.rule_id: 0 for c in checks}
+    gathered: list[Any] = []  # per source: its rule columns, when GE's report needs them
     files, per_source = [], {}
     offset = 0
-    for src, t, cols in zip(sources, tables, own_cols):
-        k = t.num_rows
-        rej = rejected[offset:offset + k]
-        part = table.slice(offset, k).select([*cols, *LINEAGE_COLUMNS])
-        acc_path, rej_path = _rel_paths(dataset, src, run_id)
-        accepted_t = part.filter(pa.array(~rej))
-        rejected_t = part.filter(pa.array(rej))
-        combo_idx, combos = _reason_lists(matrix[offset:offset + k][rej], [c.rule.reject_msg for c in reject_checks])
-        reasons = pa.array(combos, pa.list_(pa.string())).take(pa.array(combo_idx))
-        comments = pa.array(["|".join(c) for c in combos], pa.string()).take(pa.array(combo_idx))
-        rejected_t = rejected_t.append_column("comments", comments).append_column("reject_reasons", reasons)
-        for rel, tab in ((acc_path, accepted_t), (rej_path, rejected_t)):
-            stage.makedirs(rel.rsplit("/", 1)[0])
-            pq.write_table(tab, stage.path(rel), compression="snappy", filesystem=stage.fs)
-            files.append(rel)
-        per_source[src.key] = {"rows": k, "accepted": accepted_t.num_rows, "rejected": rejected_t.num_rows}
-        offset += k
-    return _Core(rows_in=n, rejected=int(rejected.sum()), per_rule_failed=failed, per_source=per_source,
-                 files=files, oracle=oracle)
+    for src, schema in zip(sources, schemas):
+        acc_rel, rej_rel = _rel_paths(dataset, src, run_id)
+        out_schema = pa.schema([*schema, pa.field("source_key", pa.string()), pa.field("source_row", pa.int64())],
+                               metadata=schema.metadata)
+        rej_schema = out_schema.append(pa.field("comments", pa.string())).append(
+            pa.field("reject_reasons", pa.list_(pa.string())))
+        for rel in (acc_rel, rej_rel):
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+        rows = accepted = 0
+        keep: list[Any] = []
+        # source_row is unique per row: a dictionary only costs hashing and bytes (PLAIN: -0.07 s CPU, -5 % size)
+        dict_cols = [n for n in rej_schema.names if n != "source_row"]
+        with pq.ParquetWriter(stage / acc_rel, out_schema, compression="snappy",
+                              use_dictionary=[n for n in dict_cols if n in out_schema.names]) as acc_pq, \
+                pq.ParquetWriter(stage / rej_rel, rej_schema, compression="snappy", use_dictionary=dict_cols) as rej_pq, \
+                OrderedWorker() as writer:
+            acc_w, rej_w = RowGroupBuffer(acc_pq, ROW_GROUP_ROWS), RowGroupBuffer(rej_pq, ROW_GROUP_ROWS)
+
+            def write(batch: Any, first_row: int, rejected: np.ndarray, reject_flags: list[np.ndarray],
+                      n_rej: int, key: str = src.key, acc_w: Any = acc_w, rej_w: Any = rej_w,
+                      out_schema: Any = out_schema, rej_schema: Any = rej_schema) -> None:
+                n = batch.num_rows
+                full = pa.RecordBatch.from_arrays(
+                    [*batch.columns, pa.repeat(pa.scalar(key, pa.string()), n),
+                     pa.array(np.arange(first_row, first_row + n, dtype=np.int64))], schema=out_schema)
+                if n_rej < n:
+                    acc_w.write(full.filter(pa.array(~rejected)) if n_rej else full)
+                if n_rej:
+                    rej = full.filter(pa.array(rejected)) if n_rej < n else full
+                    comments, reasons = reject_comments([f[rejected] for f in reject_flags], msgs)
+                    rej_w.write(pa.RecordBatch.from_arrays([*rej.columns, comments, reasons], schema=rej_schema))
+
+            for batch in prefetch(iter_batches(src, staging, batch_rows=batch_rows or BATCH_ROWS)):
+                n = batch.num_rows
+                if n == 0:
+                    continue
+                flags = flagger.flags(batch)
+                for c in column_checks:
+                    flags[c.rule_id] = column_flags[c.rule_id][offset + rows: offset + rows + n]
+                for rid, f in flags.items():
+                    failed[rid] += int(np.count_nonzero(f))
+                rejected = np.zeros(n, dtype=bool)
+                for c in reject_checks:
+                    rejected |= flags[c.rule_id]
+                n_rej = int(np.count_nonzero(rejected))
+                writer.submit(write, batch, rows, rejected, [flags[c.rule_id] for c in reject_checks], n_rej)
+                if with_oracle and rule_columns is None:
+                    keep.append(batch.select([c for c in needed if c in batch.schema.names]))
+                rows += n
+                accepted += n - n_rej
+            writer.submit(acc_w.flush)
+            writer.submit(rej_w.flush)
+        if with_oracle and rule_columns is None:
+            gathered.append(_pad_columns(keep, needed, rows))
+        files += [acc_rel, rej_rel]
+        per_source[src.key] = {"rows": rows, "accepted": accepted, "rejected": rows - accepted}
+        offset += rows
+    _check_fail_rules(checks, failed, offset)
+    pending: Callable[[], Any] | None = None
+    if with_oracle:
+        frame = rule_columns if rule_columns is not None else _concat_columns(gathered, needed).to_pandas()
+        pending = lambda: _ge_report(frame, ruleset, docs_dir, clock)  # noqa: E731
+    shutil.rmtree(staging, ignore_errors=True)
+    return _Core(rows_in=offset, rejected=sum(v["rejected"] for v in per_source.values()), per_rule_failed=failed,
+                 per_source=per_source, files=files, oracle=None, oracle_pending=pending)
 
 
 # --------------------------------------------------------------------------------------- spark
 def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage: Store, with_oracle: bool,
-               docs_dir: Path | None, spark_master: str, work: Path, run_id: str | None) -> _Core:
+               docs_dir: Path | None, spark_master: str, work: Path, run_id: str | None = None,
+               clock: PhaseClock | None = None) -> _Core:
     from pyspark.sql import functions as F
 
     from quality_rules.spark_engine import add_flags, read_source
@@ -204,32 +293,40 @@ def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
         rej_expr = rej_expr | F.col(names[i])
     reasons = F.array_compact(F.array(*[F.when(F.col(names[i]), F.lit(checks[i].rule.reject_msg)) for i in reject_idx])) \
         if reject_idx else F.array().cast("array<string>")
-    # No cache and no shuffle: the count pass reads only the rule columns (column pruning), then
-    # each output is one more scan, as a hand-written Spark job would do.
-    df = df.withColumn("__rejected", rej_expr)
-    aggs = [F.count(F.lit(1)).alias("rows"), F.sum(F.col("__rejected").cast("long")).alias("rejected")]
-    aggs += [F.sum(F.col(n).cast("long")).alias(n) for n in names]
-    by_key = {r["source_key"]: r.asDict() for r in df.groupBy("source_key").agg(*aggs).collect()}
-    rows_in = sum(r["rows"] for r in by_key.values())
-    failed = {c.rule_id: int(sum((r[n] or 0) for r in by_key.values())) for c, n in zip(checks, names)}
-    _check_fail_rules(checks, failed, rows_in)
+    # No cache, no shuffle and no count pass: the per-rule counts are observed while the accepted
+    # side is written (an Observation below its filter sees every row), and the per-source counts
+    # are read from the written files' footers; each output is one scan, as a hand-written job's.
+    from pyspark.sql import Observation
 
-    oracle = None
+    df = df.withColumn("__rejected", rej_expr)
+    counts = Observation("dq_counts")
+    aggs = [F.count(F.lit(1)).alias("rows")] + [F.sum(F.col(n).cast("long")).alias(n) for n in names]
+
+    pending = None
     if with_oracle:
         from quality_rules.oracle import validate_ruleset
 
         base = df.select(*[F.col(f"`{c}`") for c in sorted({c.column for c in checks})])
-        oracle = validate_ruleset(base, ruleset, engine="spark", docs_dir=docs_dir)
+
+        def pending() -> Any:
+            with (clock or PhaseClock()).phase("ge_report"):
+                return validate_ruleset(base, ruleset, engine="spark", docs_dir=docs_dir)
 
     src_cols = list(dict.fromkeys(c for cols in own_cols for c in cols))
     spark_out = stage.child("_spark")
-    acc = df.where(~F.col("__rejected")).select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "__fid")
+    acc = df.observe(counts, *aggs).where(~F.col("__rejected")).select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "__fid")
     rej = (df.where(F.col("__rejected"))
              .withColumn("reject_reasons", reasons)
              .withColumn("comments", F.array_join("reject_reasons", "|"))
              .select(*[F.col(f"`{c}`") for c in src_cols], *LINEAGE_COLUMNS, "comments", "reject_reasons", "__fid"))
-    for kind, frame in (("accepted", acc), ("rejected", rej)):
-        frame.write.mode("overwrite").partitionBy("__fid").parquet(spark_out.uri(kind))
+    acc.write.mode("overwrite").partitionBy("__fid").parquet(spark_out.uri("accepted"))
+    observed = counts.get
+    rows_in = int(observed.get("rows") or 0)
+    failed = {c.rule_id: int(observed.get(n) or 0) for c, n in zip(checks, names)}
+    _check_fail_rules(checks, failed, rows_in)  # before the second write: a breach costs one pass
+    rej.write.mode("overwrite").partitionBy("__fid").parquet(spark_out.uri("rejected"))
+    import pyarrow.parquet as pq
+
     files, per_source = [], {}
     for src, cols in zip(sources, own_cols):
         acc_rel, rej_rel = _rel_paths(dataset, src, run_id)
@@ -245,14 +342,14 @@ def _run_spark(dataset: str, sources: list[SourceFile], ruleset: RuleSet, stage:
                 stage.makedirs(rel.rsplit("/", 1)[0])
                 _merge_parquet(spark_out, parts, stage, rel, _arrow_schema(acc if kind == "accepted" else rej), extra)
             files.append(rel)
-        r = by_key.get(src.key, {"rows": 0, "rejected": 0})
-        per_source[src.key] = {"rows": int(r["rows"]), "accepted": int(r["rows"] - (r["rejected"] or 0)),
-                               "rejected": int(r["rejected"] or 0)}
+        n_acc, n_rej = (pq.ParquetFile(stage.fs.open_input_file(stage.path(rel))).metadata.num_rows
+                        for rel in (acc_rel, rej_rel))
+        per_source[src.key] = {"rows": n_acc + n_rej, "accepted": n_acc, "rejected": n_rej}
     spark_out.delete_tree()
-    shutil.rmtree(staging, ignore_errors=True)
+    # the staged inputs stay until run_validation removes its scratch folder: GE's report still reads them
     rejected_total = sum(v["rejected"] for v in per_source.values())
     return _Core(rows_in=rows_in, rejected=rejected_total, per_rule_failed=failed, per_source=per_source,
-                 files=files, oracle=oracle)
+                 files=files, oracle=None, oracle_pending=pending)
 
 
 def _merge_parquet(src: Store, parts: list[str], dest: Store, dest_rel: str, schema: Any, drop: list[str]) -> None:
@@ -329,20 +426,24 @@ def _per_rule(checks: list[Check], core: _Core, engine: str, rule_errors: dict[s
 def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet, output_dir: Path | str,
                    engine: Engine, run_id: str, spark_master: str = "local[2]",
                    with_oracle: bool = True, run_folder: bool = False,
-                   column_types: dict[str, Any] | None = None) -> ValidationOutcome:
+                   column_types: dict[str, Any] | None = None, batch_rows: int | None = None,
+                   clock: PhaseClock | None = None) -> ValidationOutcome:
     """Validate ``sources`` with ``ruleset`` and write the split under ``output_dir`` (path or URI).
 
-    ``column_types`` ({column: pyarrow type}, e.g. the crawler's Glue types): the accepted rows of
-    CSV sources are cast to them, and rows whose value fails a cast are rejected with the reason
-    ``REJECT:type:<column>:<type>`` (``quality_rules.typing_step``).
+    ``engine``: ``arrow`` (in-process; ``pandas`` is an alias; its sources are local files) or
+    ``spark``. ``column_types`` ({column: pyarrow type}, e.g. the crawler's Glue types): the accepted
+    rows of CSV sources are cast to them, and rows whose value fails a cast are rejected with the
+    reason ``REJECT:type:<column>:<type>`` (``quality_rules.typing_step``). ``batch_rows``: rows per
+    record batch of the Arrow engine (memory grows with it, not with the input). ``clock`` times
+    the phases ``flag_and_write`` and ``ge_report``.
 
     Raises ``ValidationFailedError`` (nothing written) when a fail-severity rule breaches its
     ``max_failure_rate``; ``RuleDefinitionError`` when rules name missing columns;
     ``SourceReadError`` when an input cannot be read as declared.
     """
     t0 = time.monotonic()
-    if engine not in ("spark", "pandas"):
-        raise QualityRulesError(f"engine {engine!r} unknown; use 'spark' or 'pandas'")
+    clock = clock or PhaseClock()
+    engine = canonical_engine(engine)  # type: ignore[assignment]
     if not sources:
         raise QualityRulesError("run_validation got no sources; pass at least one SourceFile")
     if ruleset.dataset != dataset:
@@ -352,6 +453,8 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
     if output.scheme == "file":
         Path(output.root).parent.mkdir(parents=True, exist_ok=True)
         stage = Store.at(tempfile.mkdtemp(prefix=f".dq-{run_id}-", dir=str(Path(output.root).parent)))
+    elif engine == "arrow":  # the in-process engine writes local files; they are copied in at the end
+        stage = Store.at(tempfile.mkdtemp(prefix="stage-", dir=str(work)))
     else:
         # Under the run's own prefix: pyarrow leaves an empty "directory" marker at the parent of a
         # deleted prefix, which then belongs to this run rather than to a shared folder.
@@ -366,11 +469,15 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
         from quality_rules.oracle import collect_rule_errors
 
         with collect_rule_errors() as rule_errors:
-            if engine == "pandas":
-                core = _run_pandas(dataset, sources, ruleset, stage, with_oracle, docs_dir, folder_run)
-            else:
-                core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master, work,
-                                  folder_run)
+            with clock.phase("flag_and_write", f"{len(sources)} source(s) with {engine}"):
+                if engine == "arrow":
+                    core = _run_arrow(dataset, sources, ruleset, Path(stage.root), with_oracle, docs_dir, clock,
+                                      batch_rows, folder_run)
+                else:
+                    core = _run_spark(dataset, sources, ruleset, stage, with_oracle, docs_dir, spark_master, work,
+                                      folder_run, clock)
+            if core.oracle_pending is not None:
+                core.oracle = core.oracle_pending()
         checks = ruleset.checks
         per_rule = _per_rule(checks, core, engine, rule_errors)
         typed: dict[str, str] = {}
@@ -418,6 +525,7 @@ def run_validation(*, dataset: str, sources: list[SourceFile], ruleset: RuleSet,
         for rel in files:  # move in only now: a failure above leaves output_dir untouched
             stage.move(rel, output, rel)
         outcome.duration_s = round(time.monotonic() - t0, 3)
+        outcome.phases = {k: v for k, v in clock.to_dict().items() if k in RUN_PHASES}
         return outcome
     finally:
         stage.delete_tree()

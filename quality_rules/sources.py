@@ -173,3 +173,98 @@ def staged_path(src: SourceFile, staging_dir: Path) -> Path:
         except OSError:
             shutil.copyfile(src.path, out)
     return out
+
+
+# ------------------------------------------------------------------ streaming (the Arrow engine)
+BATCH_ROWS = 64 * 1024
+_CSV_BLOCK_BYTES = 16 * 1024 * 1024
+
+
+def _csv_options(src: SourceFile, columns: list[str] | None = None):
+    import pyarrow.csv as pcsv
+
+    names = csv_header(src)
+    return (pcsv.ReadOptions(encoding="utf8", block_size=_CSV_BLOCK_BYTES),
+            pcsv.ParseOptions(newlines_in_values=True, double_quote=True),
+            pcsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
+                                strings_can_be_null=True, quoted_strings_can_be_null=True,
+                                include_columns=columns))
+
+
+def _local_parquet(src: SourceFile, staging_dir: Path) -> Path:
+    return staged_path(src, staging_dir)  # gzip Parquet is decompressed to a staged file, streamed
+
+
+def arrow_schema(src: SourceFile, staging_dir: Path) -> pa.Schema:
+    """The schema ``iter_batches`` will yield (without lineage), read as cheaply as the format allows.
+
+    JSON lines infer types from the whole object, so their schema costs a full read.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        if src.format == "csv":
+            return pa.schema([pa.field(n, pa.string()) for n in csv_header(src)])
+        if src.format == "parquet":
+            return pq.read_schema(_local_parquet(src, staging_dir))
+    except SourceReadError:
+        raise
+    except Exception as exc:
+        raise SourceReadError(
+            f"cannot read source {src.key!r} ({src.path}) as {src.format}/{src.compression}: {exc}. "
+            "Check the declared format and compression."
+        ) from exc
+    return read_arrow(src).schema
+
+
+def _read_error(src: SourceFile, exc: Exception) -> SourceReadError:
+    return SourceReadError(
+        f"cannot read source {src.key!r} ({src.path}) as {src.format}/{src.compression}: {exc}. "
+        "Check the declared format and compression."
+    )
+
+
+def iter_batches(src: SourceFile, staging_dir: Path, *, batch_rows: int = BATCH_ROWS):
+    """Record batches of one source in row order (no lineage). CSV and Parquet are streamed, so
+    memory is bounded by the batch; JSON lines are read whole (type inference needs every line)."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    try:
+        if src.format == "csv":
+            stream = pa.input_stream(str(src.path), compression="gzip" if src.compression == "gzip" else None)
+            with pcsv.open_csv(stream, *_csv_options(src)) as reader:
+                yield from reader
+        elif src.format == "parquet":
+            yield from pq.ParquetFile(_local_parquet(src, staging_dir)).iter_batches(batch_size=batch_rows)
+        else:
+            yield from read_arrow(src).to_batches(max_chunksize=batch_rows)
+    except SourceReadError:
+        raise
+    except Exception as exc:
+        raise _read_error(src, exc) from exc
+
+
+def read_columns(src: SourceFile, staging_dir: Path, columns: list[str]) -> pa.Table:
+    """Only ``columns`` of one source (a column the source lacks comes back all null)."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    try:
+        if src.format == "csv":
+            header = csv_header(src)
+            present = [c for c in columns if c in header] or header[:1]
+            stream = pa.input_stream(str(src.path), compression="gzip" if src.compression == "gzip" else None)
+            table = pcsv.read_csv(stream, *_csv_options(src, present))
+        elif src.format == "parquet":
+            pf = pq.ParquetFile(_local_parquet(src, staging_dir))
+            present = [c for c in columns if c in pf.schema_arrow.names] or pf.schema_arrow.names[:1]
+            table = pf.read(columns=present)
+        else:
+            table = read_arrow(src)
+    except SourceReadError:
+        raise
+    except Exception as exc:
+        raise _read_error(src, exc) from exc
+    return pa.table({c: table.column(c) if c in table.column_names else pa.nulls(table.num_rows)
+                     for c in columns})

@@ -102,11 +102,11 @@ def flag_column(df: Any, check: Check) -> Any | None:
     if name == "expect_column_values_to_not_match_regex":
         return domain(as_str.rlike(java_regex(kw["regex"])))
     if name == "expect_column_values_to_match_regex_list":
-        ms = [as_str.rlike(java_regex(r)) for r in kw["regex_list"]]
-        ok = reduce(lambda a, b: a | b, ms) if kw.get("match_on", "any") == "any" else reduce(lambda a, b: a & b, ms)
-        return domain(~ok)
+        if kw.get("match_on", "any") == "any":
+            return domain(~_any_match(as_str, list(kw["regex_list"])))
+        return domain(~reduce(lambda a, b: a & b, [as_str.rlike(java_regex(r)) for r in kw["regex_list"]]))
     if name == "expect_column_values_to_not_match_regex_list":
-        return domain(reduce(lambda a, b: a | b, [as_str.rlike(java_regex(r)) for r in kw["regex_list"]]))
+        return domain(_any_match(as_str, list(kw["regex_list"])))
     if name in ("expect_column_value_lengths_to_be_between", "expect_column_value_lengths_to_equal"):
         if dtype not in ("string", *_NUMERIC[:4]):
             return None  # str(float)/str(date) differ between Python and Spark
@@ -123,6 +123,33 @@ def flag_column(df: Any, check: Check) -> Any | None:
     if name == "expect_column_values_to_be_unique":
         return domain(F.count(F.lit(1)).over(Window.partitionBy(c)) > 1)
     return None
+
+
+def any_regex(regexes: list[str]) -> str | None:
+    """One Python pattern that a search finds exactly when one of ``regexes`` is found, or None.
+
+    ``(?:r1)|(?:r2)``: a search succeeds iff some alternative matches at some position. Only for
+    patterns without groups (numbered back-references would shift, names could clash) and that
+    still compile joined (inline global flags such as ``(?i)`` must stay at the start).
+    """
+    import re
+
+    try:
+        if any(re.compile(r).groups for r in regexes):
+            return None
+        joined = "|".join(f"(?:{r})" for r in regexes)
+        re.compile(joined)
+    except re.error:
+        return None
+    return joined
+
+
+def _any_match(as_str: Any, regexes: list[str]) -> Any:
+    """Search for any of ``regexes`` with one ``rlike`` (one Java regex pass per row, not one per pattern)."""
+    joined = any_regex(regexes) if len(regexes) > 1 else None
+    if joined is not None:
+        return as_str.rlike(java_regex(joined))
+    return reduce(lambda a, b: a | b, [as_str.rlike(java_regex(r)) for r in regexes])
 
 
 def _between(x: Any, lo: Any, hi: Any, smin: bool, smax: bool) -> Any:

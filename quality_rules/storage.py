@@ -97,9 +97,16 @@ class Store:
         return self.fs.get_file_info(self.path(rel)).type != pafs.FileType.NotFound
 
     def move(self, rel: str, dest: "Store", dest_rel: str) -> None:
-        """Rename locally; in S3 a server-side copy and delete (the bytes never reach the driver)."""
+        """Rename locally; in S3 a server-side copy and delete (the bytes never reach the driver); from
+        local files into S3, an upload."""
         dest.makedirs(posixpath.dirname(dest_rel))
-        self.fs.move(self.path(rel), dest.path(dest_rel))
+        if self.scheme == dest.scheme:
+            self.fs.move(self.path(rel), dest.path(dest_rel))
+            return
+        import pyarrow.fs as pafs  # local files into S3 (the in-process engine's output): copy, then delete
+
+        pafs.copy_files(self.path(rel), dest.path(dest_rel), source_filesystem=self.fs, destination_filesystem=dest.fs)
+        self.fs.delete_file(self.path(rel))
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         self.makedirs(posixpath.dirname(rel))

@@ -75,7 +75,9 @@ def test_job_on_file_uris_writes_the_same_split_into_run_scoped_folders(spark, t
     assert not [p for p in (lake / "_runs").rglob("*") if p.is_file() and p.name != "outcome.json"]
 
 
-def test_job_reads_and_writes_s3_directly_on_the_local_endpoint(tmp_path, local_settings, monkeypatch, capsys):
+def test_in_process_job_writes_the_split_into_an_s3_lake_on_the_local_endpoint(tmp_path, local_settings, monkeypatch,
+                                                                                capsys):
+    # The Arrow engine reads local (staged) copies; the lake it writes into is s3:// itself.
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", local_settings.effective_endpoint)
     root, planned = _stage(tmp_path)
     s3 = boto3.client("s3", endpoint_url=local_settings.effective_endpoint, region_name="us-east-1")
@@ -83,7 +85,7 @@ def test_job_reads_and_writes_s3_directly_on_the_local_endpoint(tmp_path, local_
         s3.create_bucket(Bucket=bucket)
     for p in planned:
         s3.upload_file(str(root / LANDING / p["key"]), LANDING, p["key"])
-    rc = main(_plan_args(planned, "r2") + ["--lake_bucket", "lake", "--engine", "pandas"])
+    rc = main(_plan_args(planned, "r2") + ["--lake_bucket", "lake", "--engine", "pandas", "--stage_root", f"file://{root}"])
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0, printed
     ref, sources = _reference(tmp_path, root, planned, "pandas")
