@@ -132,13 +132,26 @@ class JobOutcome:
 
 
 def planned_sources(plan: JobPlan, stage_root: str = "") -> list[Any]:
-    """The plan's objects as SourceFiles whose path is a URI: in place on S3, or a staged copy."""
+    """The plan's objects as SourceFiles: in place on S3 (a URI, for Spark on the cluster), or staged
+    copies under ``stage_root`` (``<root>/<bucket>/<key>``; a ``file://`` root gives local paths,
+    which both engines read)."""
+    from pathlib import Path
+    from urllib.parse import urlparse
+
     from quality_rules.sources import SourceFile
 
     root = stage_root.rstrip("/")
-    return [SourceFile(key=s.key, path=f"{root}/{s.bucket}/{s.key}" if root else s.uri, format=s.format,  # type: ignore[arg-type]
-                       compression=s.compression, ingest_date=s.ingest_date,
-                       partitions=tuple((str(k), str(v)) for k, v in s.partitions)) for s in plan.sources]
+
+    def where(s: PlannedSource) -> Any:
+        if not root:
+            return s.uri
+        if root.startswith("file://") or "://" not in root:
+            return Path(urlparse(root).path if "://" in root else root) / s.bucket / s.key
+        return f"{root}/{s.bucket}/{s.key}"
+
+    return [SourceFile(key=s.key, path=where(s), format=s.format, compression=s.compression,
+                       ingest_date=s.ingest_date, partitions=tuple((str(k), str(v)) for k, v in s.partitions))
+            for s in plan.sources]
 
 
 def arrow_types(glue_types: dict[str, str]) -> dict[str, Any]:
