@@ -110,9 +110,18 @@ def run_demo(settings: Settings, *, rows: int, engine: str, say: Callable[[str],
 
     t: dict[str, float] = {}
     start = time.monotonic()
-    if not lifecycle.status(settings).running:  # the lake's automatic runs use this engine
+    # The lake's automatic runs use this engine: the daemon inherits it when it starts; this process
+    # (a test, or a caller that goes on) keeps its own setting.
+    saved = os.environ.get("DATALAKE_VALIDATION_ENGINE")
+    if not lifecycle.status(settings).running:
         os.environ["DATALAKE_VALIDATION_ENGINE"] = engine
-    st = lifecycle.up(settings)
+    try:
+        st = lifecycle.up(settings)
+    finally:
+        if saved is None:
+            os.environ.pop("DATALAKE_VALIDATION_ENGINE", None)
+        else:
+            os.environ["DATALAKE_VALIDATION_ENGINE"] = saved
     say(f"local lake up at {st.endpoint} (automatic pipeline: debounce {settings.pipeline_debounce_s:g}s)")
     t["up"] = time.monotonic() - start
 
