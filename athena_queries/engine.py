@@ -86,13 +86,14 @@ class LocalAthena:
         done = time.perf_counter()
         result = QueryResult.from_arrow(table, engine=self.engine, elapsed_s=done - started)
         engine_start = self._engine_started or done
+        planning_ms, engine_ms = round((engine_start - started) * 1000), round((done - engine_start) * 1000)
         result.statistics = QueryStatistics(
             data_scanned_bytes=sum(s.bytes_scanned for s in self.last_scans),
             files_opened=sum(len(s.files) for s in self.last_scans),
             partitions_total=sum(s.partitions_total for s in self.last_scans),
             partitions_scanned=sum(s.partitions_selected for s in self.last_scans),
-            planning_ms=round((engine_start - started) * 1000), engine_ms=round((done - engine_start) * 1000),
-            total_ms=round((done - started) * 1000),
+            planning_ms=planning_ms, engine_ms=engine_ms,
+            total_ms=planning_ms + engine_ms,  # as Athena reports: the parts add up (each rounded once)
             tables=[{"table": f"{s.database}.{s.table}", "partitions_total": s.partitions_total,
                      "partitions_scanned": s.partitions_selected, "files": len(s.files),
                      "data_scanned_bytes": s.bytes_scanned} for s in self.last_scans])
