@@ -11,7 +11,9 @@ Retry (bounded backoff) and Catch (→ ``fail_handler``) apply.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -36,6 +38,29 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
+@contextmanager
+def _heartbeats(settings: Settings, dataset: str, owner: str) -> Iterator[None]:
+    """Keep the lease while a step works (every third of the lease period): a long step (a large
+    split, a slow COPY) must not let its lease expire and a recovery run start beside it. A lost
+    lease is only logged here; the next step's heartbeat stops the run with ``LeaseLost``."""
+    leases, stop = components.lease_store(settings), threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(max(1.0, settings.pipeline_lease_s / 3)):
+            try:
+                leases.heartbeat(dataset, owner)
+            except Exception as exc:  # noqa: BLE001 - reported, never raised into the step
+                log.warning("lease heartbeat failed", extra={"dataset": dataset, "error": reason(exc)})
+
+    thread = threading.Thread(target=beat, name=f"lease-{dataset}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+
+
 def _step(name: str, event: State, work: Callable[[Settings], dict[str, Any]]) -> dict[str, Any]:
     settings = get_settings()
     ds, rid = event["dataset"], event["run_id"]
@@ -44,7 +69,8 @@ def _step(name: str, event: State, work: Callable[[Settings], dict[str, Any]]) -
     attempt = runs.step_started(ds, rid, name)
     log.info("pipeline step started", extra={"dataset": ds, "run_id": rid, "step": name, "attempt": attempt})
     try:
-        result = work(settings)
+        with _heartbeats(settings, ds, event["owner"]):
+            result = work(settings)
     except Exception as exc:
         runs.step_ended(ds, rid, name, outcome="error", error=reason(exc))
         log.warning("pipeline step failed", extra={"dataset": ds, "run_id": rid, "step": name, "error": reason(exc)})

@@ -138,3 +138,29 @@ def test_run_records_keep_steps_attempts_and_errors(table):
     assert latest["steps"]["validate"]["attempts"] == 2 and latest["steps"]["validate"]["error"] == "boom again"
     assert not runs.finish("jobs", rid, "succeeded", only_if_running=True)  # an ended run stays ended
     assert runs.get("jobs", rid)["status"] == "failed"
+
+
+def test_a_step_longer_than_the_lease_keeps_it_with_heartbeats(table, monkeypatch):
+    # A lease of 3 s and a step that works for 4.5 s: without heartbeats while it works, the lease
+    # would have expired (a recovery run could start beside it); with them it is still held.
+    import time
+
+    from pipeline import tasks
+
+    settings = table.model_copy(update={"pipeline_lease_s": 3})
+    monkeypatch.setattr(tasks, "get_settings", lambda: settings)
+    leases = components.lease_store(settings)
+    runs = components.run_store(settings)
+    lease = leases.acquire("jobs", "r-long", automatic=False)
+    runs.create("jobs", "r-long", "manual")
+    event = {"dataset": "jobs", "run_id": "r-long", "owner": lease.owner}
+
+    def slow(_settings):
+        time.sleep(4.5)
+        return {"ok": 1}
+
+    assert tasks._step("crawl", event, slow) == {"ok": 1}
+    held = leases.get("jobs")
+    assert held["owner"] == lease.owner and float(held["lease_expires"]) > time.time()
+    with pytest.raises(LeaseHeld):
+        leases.acquire("jobs", "r-rival", automatic=False)
