@@ -181,7 +181,8 @@ def create_app(*, token: str, store: Callable[[], CatalogStore], search: Callabl
 
     @api.get("/datasets/{dataset}/runs")
     def list_runs(dataset: str, s: Store, user: Me, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[dict[str, Any]]:
-        """The dataset's pipeline runs, newest first: trigger, status, each step's outcome, why one failed."""
+        """The dataset's pipeline runs, newest first: trigger, status, each step's outcome, why one failed;
+        a run that published has its rows and failed rows per rule in ``steps.publish.counts``."""
         visible_dataset(dataset, user, s)
         return [_public(r) for r in s.list_runs(dataset, limit)]
 

@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from catalog.browse import BadSearchRequest, SearchRequest, parse_search_params, run_search
+from catalog.charts import rule_failures, run_points, runs_chart_svg
 from catalog.formatting import exact_time, human_count, human_size, human_time
 from catalog.search import SearchIndex, UnknownFilterError
 from catalog.store import CatalogStore
@@ -45,6 +46,7 @@ def dataset_url(name: str) -> str:
 
 
 templates.env.globals["dataset_url"] = dataset_url
+templates.env.globals["rule_failures"] = rule_failures
 
 
 def _search_links(req: SearchRequest) -> dict[str, Any]:
@@ -196,6 +198,8 @@ def ui_router(*, token: str, store: Callable[[], CatalogStore], search: Callable
         audit = users().audit_log(dataset, 20) if who[0].can("editor") else []
         ppage = max(1, _int(params.get("ppage"), 1))
         parts = partitions_of(files, ds)
+        runs = s.list_runs(dataset, RUNS_SHOWN)
+        points = run_points(runs)
         return page(
             request, "dataset.html", who=who, dataset=dataset, ds=ds, files=shown, files_total=len(files), fpage=fpage,
             files_per_page=FILES_PER_PAGE, audit=audit, overview=overview, rejected=rejected,
@@ -206,7 +210,7 @@ def ui_router(*, token: str, store: Callable[[], CatalogStore], search: Callable
             rejected_page_url=lambda o: link(roffset=o) + "#rejected",
             files_page_url=lambda n: link(fpage=n),
             rejected_csv_url="/ui/dataset/rejected.csv?" + urlencode({"name": dataset, **({"rule": rule} if rule else {})}),
-            runs=s.list_runs(dataset, 20),
+            runs=runs, run_chart=runs_chart_svg(points) if points else None,
             artifact_url=lambda which: f"/ui/artifacts/{_b64(dataset)}/{_artifact_path(ds, which)}",
             **extra,
         )
@@ -288,6 +292,7 @@ def ui_router(*, token: str, store: Callable[[], CatalogStore], search: Callable
 
 FILES_PER_PAGE = 50
 REJECTED_PER_PAGE = 25
+RUNS_SHOWN = 30  # the runs table and the chart: the latest runs, newest first in the table
 
 
 class _NoRules:

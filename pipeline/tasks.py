@@ -117,12 +117,23 @@ def validate_handler(event: State, context: Any = None) -> dict[str, Any]:
     return run_validate(event, "arrow")
 
 
+def per_rule_failures(per_rule: list[dict[str, Any]]) -> dict[str, int]:
+    """Failed rows per reject message for the run record (rules sharing a message are summed), so the
+    run history keeps every run's per-rule failures, not only the last run's on the dataset item."""
+    out: dict[str, int] = {}
+    for p in per_rule:
+        out[p["reject_msg"]] = out.get(p["reject_msg"], 0) + int(p.get("failed_rows") or 0)
+    return out
+
+
 def publish_handler(event: State, context: Any = None) -> dict[str, Any]:
     def work(s: Settings) -> dict[str, Any]:
         r = publish_run(s, event["dataset"], event["run_id"])
         o = r.outcome.to_dict() if r.outcome else {}
         counts = {"partitions": len(r.dates), "dropped": len(r.dropped), "tables": r.tables,
                   **{k: o[k] for k in ("rows_in", "accepted", "rejected", "engine") if k in o}}
+        if "per_rule" in o:
+            counts["per_rule"] = per_rule_failures(o["per_rule"])
         runs = components.run_store(s)
         if "validate" not in (runs.get(event["dataset"], event["run_id"]).get("steps") or {}):
             # Validated by the Glue job: no handler of ours recorded the step, so record it from its outcome.

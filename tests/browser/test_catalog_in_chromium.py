@@ -97,7 +97,7 @@ def site(moto_endpoint, tmp_path_factory) -> Iterator[dict]:
                 break
             except requests.RequestException:  # not listening yet, or slow on a busy machine
                 time.sleep(0.1)
-        yield {"base": base, "tokens": tokens, "store": store, "tmp": tmp}
+        yield {"base": base, "tokens": tokens, "store": store, "tmp": tmp, "settings": settings}
         server.should_exit = True
         thread.join(timeout=10)
         reset_settings_cache()
@@ -223,6 +223,35 @@ def test_an_editor_edits_tags_and_a_reader_cannot(site, browser) -> None:
                            data={"csrf": csrf, "name": "jobs", "tags": "pii=false"})
     assert forged.status_code == 403 and "only editors and admins" in forged.text
     assert site["store"].get_dataset("jobs")["tags"] == {"domain": "hr", "pii": "true"}
+
+
+def test_the_run_history_chart_draws_each_runs_rows_in_the_stylesheets_colours(site, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    from pipeline import components as pipeline_components
+
+    runs = pipeline_components.run_store(site["settings"])
+    for run_id, accepted, rejected in (("20261125T100000000-chart1", 300, 100), ("20261125T110000000-chart2", 380, 20)):
+        runs.create("jobs", run_id, "auto")
+        runs.step_ended("jobs", run_id, "publish", counts={"accepted": accepted, "rejected": rejected,
+                                                           "per_rule": {"REJECT:job_type_not_in_list": rejected}})
+        runs.finish("jobs", run_id, "succeeded", summary="charted")
+    sign_in(browser, site["base"], site["tokens"]["reader"])
+    browser.get(f"{site['base']}/ui/dataset?name=jobs")
+    chart = browser.find_element(By.ID, "run-chart")
+    browser.execute_script("arguments[0].scrollIntoView()", chart)
+    shot(browser, "09-run-history-chart")
+    chart.screenshot(str(SHOTS / "09-run-history-chart-only.png"))
+
+    def drawn(run_id: str, kind: str) -> tuple[float, str]:
+        rect = chart.find_element(By.CSS_SELECTOR, f"g[data-run='{run_id}'] rect.{kind}")
+        return rect.rect["height"], rect.value_of_css_property("fill")
+
+    (a1, green), (r1, red) = drawn("20261125T100000000-chart1", "accepted"), drawn("20261125T100000000-chart1", "rejected")
+    a2, _ = drawn("20261125T110000000-chart2", "accepted")
+    assert a1 / r1 == pytest.approx(3, rel=0.05) and a2 / a1 == pytest.approx(380 / 300, rel=0.05)
+    assert green == "rgb(30, 122, 60)" and red == "rgb(179, 38, 30)"  # app.css applied under the strict CSP
+    assert "REJECT:job_type_not_in_list: 100" in browser.find_element(By.ID, "runs").text
 
 
 def test_pages_fit_a_phone_screen_without_sideways_scrolling(site, browser) -> None:

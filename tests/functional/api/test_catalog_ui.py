@@ -139,3 +139,47 @@ def test_every_response_carries_a_strict_csp_and_the_stylesheet_is_self_hosted(b
     assert browser.get("/ui/static/app.css").headers["content-type"].startswith("text/css")
     assert browser.get("/ui/static/..%2Fui.py").status_code == 404
     assert "https://" not in browser.get("/ui/login").text  # nothing loaded from elsewhere
+
+
+def _published_run(runs, run_id: str, accepted: int, rejected: int, per_rule: dict[str, int]) -> None:
+    runs.create("jobs", run_id, "auto")
+    runs.step_started("jobs", run_id, "publish")
+    runs.step_ended("jobs", run_id, "publish", counts={"partitions": 1, "rows_in": accepted + rejected,
+                                                       "accepted": accepted, "rejected": rejected, "per_rule": per_rule})
+    runs.finish("jobs", run_id, "succeeded", summary=f"{accepted} accepted, {rejected} rejected")
+
+
+def test_the_dataset_page_charts_each_runs_accepted_and_rejected_rows_and_lists_its_failing_rules(browser, local_settings):
+    import re
+    import xml.etree.ElementTree as ET
+
+    from pipeline import components as pipeline_components
+
+    runs = pipeline_components.run_store(local_settings)
+    _published_run(runs, "20261125T100000000-aaaaaa", 350, 50, {"R:org": 30, "R:<ws>": 20, "R:loc": 0})
+    _published_run(runs, "20261125T110000000-bbbbbb", 200, 0, {"R:org": 0, "R:<ws>": 0, "R:loc": 0})
+    runs.create("jobs", "20261125T120000000-cccccc", "manual")  # still running: no counts, no bar
+    _sign_in(browser)
+
+    resp = browser.get("/ui/datasets/jobs")
+    page = resp.text
+    api = browser.get("/datasets/jobs/runs", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+
+    svg = ET.fromstring(re.search(r"<svg .*?</svg>", page, re.S).group(0))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    groups = svg.findall("s:g", ns)
+    assert [g.get("data-run") for g in groups] == ["20261125T100000000-aaaaaa", "20261125T110000000-bbbbbb"]
+    heights = [{r.get("class"): float(r.get("height")) for r in g.findall("s:rect", ns)} for g in groups]
+    # one scale for every bar: heights in the ratio of the rows
+    assert heights[0]["accepted"] / heights[1]["accepted"] == pytest.approx(350 / 200, rel=0.01)
+    assert heights[0]["accepted"] / heights[0]["rejected"] == pytest.approx(350 / 50, rel=0.01)
+    assert heights[1]["rejected"] == 0
+    assert "Latest run 20261125T110000000-bbbbbb: 200 accepted, 0 rejected" in svg.find("s:desc", ns).text
+    assert "'unsafe-inline'" not in resp.headers["content-security-policy"] and " style=" not in page
+
+    runs_table = page[page.index('<table id="runs">'):]
+    runs_table = runs_table[:runs_table.index("</table>")]
+    assert "R:org: <span class=\"num\">30</span>" in runs_table and "R:&lt;ws&gt;: <span class=\"num\">20</span>" in runs_table
+    assert "R:loc" not in runs_table and ">none</span>" in runs_table  # the clean run says so
+    assert [r["run_id"][-6:] for r in api] == ["cccccc", "bbbbbb", "aaaaaa"]
+    assert api[2]["steps"]["publish"]["counts"]["per_rule"] == {"R:org": 30, "R:<ws>": 20, "R:loc": 0}

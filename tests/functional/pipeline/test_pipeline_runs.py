@@ -100,6 +100,12 @@ def test_an_arrival_runs_the_whole_pipeline_by_itself_and_its_own_writes_do_not_
     accepted = run["steps"]["publish"]["counts"]["accepted"]
     assert accepted + run["steps"]["publish"]["counts"]["rejected"] == 800
     assert run_query(settings, "SELECT count(*) FROM accepted_jobs").rows[0][0] == accepted
+    # the run keeps its own per-rule failures, each equal to the published rejected rows naming that rule
+    per_rule = run["steps"]["publish"]["counts"]["per_rule"]
+    assert sorted(per_rule) == sorted({r["reject_msg"] for i in json.loads(RULES_FILE.read_text()) for r in i["rules"]})
+    assert sum(per_rule.values()) >= run["steps"]["publish"]["counts"]["rejected"] > 0  # a row may fail several
+    for msg, n in per_rule.items():
+        assert run_query(settings, f"SELECT count(*) FROM rejected_jobs WHERE contains(reject_reasons, '{msg}')").rows[0][0] == n
     assert build_warehouse(settings).query("SELECT count(*) FROM dq_accepted.jobs").rows[0][0] == accepted
     store = catalog_components.catalog_store(settings)
     assert store.get_object("jobs", settings.landing_bucket, KEY, None)["status"] == "loaded"
