@@ -10,13 +10,14 @@ import html
 import json
 import re
 import unicodedata
-from datetime import datetime, timezone
+from datetime import timezone
 from decimal import Decimal
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from catalog.formatting import parse_time
 from catalog.search.exceptions import InvalidDocumentError, InvalidQueryError, UnknownFilterError
 from catalog.search.types import FACET_FIELDS, FILTER_FIELDS, CatalogDocument, SearchHit
 
@@ -234,15 +235,8 @@ _INVERT = str.maketrans("0123456789", "9876543210")
 
 
 def _instant(value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S%f")
+    t = parse_time(value)
+    return t.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S%f") if t else None
 
 
 def name_values(doc: dict[str, Any]) -> list[str]:
