@@ -31,10 +31,10 @@ from datalake.samples import generate_jobs_csv
 from datalake_base import aws
 from datalake_base.settings import Settings, reset_settings_cache
 from ingestion import components
-from ingestion.events import ObjectEvent
 from pipeline.steps import crawl_dataset, validate_dataset
 from quality_rules.store import rules_store
 from tests.fixtures.aws import free_port
+from tests.fixtures.arrivals import arrive
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -70,10 +70,7 @@ def site(moto_endpoint, tmp_path_factory) -> Iterator[dict]:
         path = tmp / "jobs.csv"
         generate_jobs_csv(path, rows=400, seed=11)
         key = "jobs/batch=1/postings.csv"
-        aws.client("s3", settings).upload_file(str(path), settings.landing_bucket, key)
-        components.arrivals(settings).process(ObjectEvent(
-            kind="created", bucket=settings.landing_bucket, key=key, event_name="ObjectCreated:Put",
-            event_time="2026-11-25T10:00:00Z", source="s3"))
+        arrive(settings, key, path)
         rules_store(settings).put_items(json.loads(RULES_FILE.read_text()))
         crawl_dataset(settings, "jobs")
         validate_dataset(settings, "jobs", engine="pandas")

@@ -21,10 +21,9 @@ from datalake.demo import RULES_FILE
 from datalake.local.provision import provision
 from datalake.samples import generate_jobs_csv
 from datalake_base import aws
-from ingestion import components
-from ingestion.events import ObjectEvent
 from pipeline.steps import crawl_dataset, validate_dataset
 from quality_rules.store import rules_store
+from tests.fixtures.arrivals import arrive
 
 KEY = "jobs/batch=1/postings.csv"
 ADMIN = "a" * 32
@@ -35,10 +34,7 @@ def lake(local_settings, tmp_path):
     provision(local_settings)
     path = tmp_path / "jobs.csv"
     generate_jobs_csv(path, rows=600, seed=5)
-    aws.client("s3", local_settings).upload_file(str(path), local_settings.landing_bucket, KEY)
-    components.arrivals(local_settings).process(ObjectEvent(
-        kind="created", bucket=local_settings.landing_bucket, key=KEY, event_name="ObjectCreated:Put",
-        event_time="2026-11-25T10:00:00Z", source="s3"))
+    arrive(local_settings, KEY, path)
     rules_store(local_settings).put_items(json.loads(RULES_FILE.read_text()))
     crawl_dataset(local_settings, "jobs")
     outcome = validate_dataset(local_settings, "jobs", engine="pandas").outcome.to_dict()

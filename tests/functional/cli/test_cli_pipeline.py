@@ -12,11 +12,9 @@ from datalake.cli import main
 from datalake.demo import RULES_FILE
 from datalake.local.provision import provision
 from datalake.samples import generate_jobs_csv
-from datalake_base import aws
 from datalake_base.settings import reset_settings_cache
-from ingestion import components
-from ingestion.events import ObjectEvent
 from pipeline import components as pipeline_components
+from tests.fixtures.arrivals import arrive
 
 KEY = "jobs/batch=1/postings.csv"
 
@@ -26,10 +24,7 @@ def run(local_settings, tmp_path):
     provision(local_settings)
     path = tmp_path / "jobs.csv"
     generate_jobs_csv(path, rows=400, seed=2)
-    aws.client("s3", local_settings).upload_file(str(path), local_settings.landing_bucket, KEY)
-    components.arrivals(local_settings).process(ObjectEvent(
-        kind="created", bucket=local_settings.landing_bucket, key=KEY, event_name="ObjectCreated:Put",
-        event_time="2026-11-25T10:00:00Z", source="s3"))
+    arrive(local_settings, KEY, path)
     runner = CliRunner()
 
     def _run(*args: str) -> tuple[int, str]:

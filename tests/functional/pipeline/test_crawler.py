@@ -9,22 +9,14 @@ from athena_queries.engine import run_query
 from catalog import components as catalog_components
 from datalake.local.provision import provision
 from datalake_base import aws
-from ingestion import components
-from ingestion.events import ObjectEvent
 from pipeline.steps import crawl_dataset
+from tests.fixtures.arrivals import arrive as _arrive
 
 
 @pytest.fixture
 def lake(local_settings):
     provision(local_settings)
     return local_settings
-
-
-def _arrive(settings, key: str, body: bytes, when: str = "2026-11-25T10:00:00Z") -> None:
-    aws.client("s3", settings).put_object(Bucket=settings.landing_bucket, Key=key, Body=body)
-    components.arrivals(settings).process(ObjectEvent(
-        kind="created", bucket=settings.landing_bucket, key=key, event_name="ObjectCreated:Put",
-        event_time=when, source="s3"))
 
 
 def _table(settings, name: str) -> dict:

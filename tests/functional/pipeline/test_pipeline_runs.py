@@ -25,6 +25,7 @@ from pipeline import components as pipeline_components
 from pipeline import trigger
 from quality_rules.store import rules_store
 from warehouse import build_warehouse
+from tests.fixtures.arrivals import arrive
 
 KEY = "jobs/batch=1/postings.csv"
 
@@ -65,10 +66,7 @@ def lake(local_settings, monkeypatch, tmp_path):
 def _arrive(settings, key: str, rows: int, seed: int, tmp_path) -> None:
     path = tmp_path / f"{seed}.csv"
     generate_jobs_csv(path, rows=rows, seed=seed)
-    aws.client("s3", settings).upload_file(str(path), settings.landing_bucket, key)
-    components.arrivals(settings).process(ObjectEvent(
-        kind="created", bucket=settings.landing_bucket, key=key, event_name="ObjectCreated:Put",
-        event_time="2026-11-25T10:00:00Z", source="s3"))
+    arrive(settings, key, path)
 
 
 def _run_due(settings) -> list:

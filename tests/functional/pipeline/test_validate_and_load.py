@@ -18,6 +18,8 @@ from datalake.samples import generate_jobs_csv
 from ingestion.events import ObjectEvent
 from quality_rules.exceptions import ValidationFailedError
 from warehouse import build_warehouse
+from tests.fixtures.arrivals import arrive
+from tests.fixtures.arrivals import arrive as _arrive
 
 KEY = "jobs/batch=1/postings.csv"
 
@@ -27,20 +29,10 @@ def lake(local_settings, tmp_path):
     provision(local_settings)
     path = tmp_path / "jobs.csv"
     generate_jobs_csv(path, rows=1500, seed=3)
-    aws.client("s3", local_settings).upload_file(str(path), local_settings.landing_bucket, KEY)
-    components.arrivals(local_settings).process(ObjectEvent(
-        kind="created", bucket=local_settings.landing_bucket, key=KEY, event_name="ObjectCreated:Put",
-        event_time="2026-11-25T10:00:00Z", source="s3"))
+    arrive(local_settings, KEY, path)
     rules_store(local_settings).put_items(json.loads(RULES_FILE.read_text()))
     crawl_dataset(local_settings, "jobs")
     return local_settings
-
-
-def _arrive(settings, key: str, body: bytes, when: str) -> None:
-    aws.client("s3", settings).put_object(Bucket=settings.landing_bucket, Key=key, Body=body)
-    components.arrivals(settings).process(ObjectEvent(
-        kind="created", bucket=settings.landing_bucket, key=key, event_name="ObjectCreated:Put",
-        event_time=when, source="s3"))
 
 
 def _split_keys(settings) -> list[str]:

@@ -10,18 +10,9 @@ from catalog.search import build_search_index
 from catalog.search.embedded import TantivySearchIndex
 from datalake.cli import main
 from datalake.local.provision import provision
-from datalake_base import aws
 from datalake_base.settings import reset_settings_cache
-from ingestion import components
-from ingestion.events import ObjectEvent
 from tests.functional.search.docs import object_doc
-
-
-def _arrive(settings, key: str, body: bytes) -> None:
-    aws.client("s3", settings).put_object(Bucket=settings.landing_bucket, Key=key, Body=body)
-    components.arrivals(settings).process(ObjectEvent(
-        kind="created", bucket=settings.landing_bucket, key=key, event_name="ObjectCreated:Put",
-        event_time="2026-11-25T10:00:00Z", source="s3"))
+from tests.fixtures.arrivals import arrive as _arrive
 
 
 def test_reindex_replaces_the_index_with_the_catalog_and_reports_progress(local_settings, tmp_path) -> None:
