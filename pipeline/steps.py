@@ -41,7 +41,6 @@ PHASE_CLOCK: ContextVar[PhaseClock | None] = ContextVar("datalake_phase_clock", 
 def phase_clock() -> PhaseClock:
     return PHASE_CLOCK.get() or PhaseClock()
 VALIDATABLE = ("ingested", "validated", "loaded")
-LINEAGE = ("source_key", "source_row")
 
 
 def _noop(_: str) -> None:
