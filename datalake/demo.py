@@ -99,7 +99,6 @@ def _wait_for_pipeline(settings: Settings, before: set[str], timeout: float) -> 
 def run_demo(settings: Settings, *, rows: int, engine: str, say: Callable[[str], None]) -> DemoSummary:
     """Drop sample files and let the lake do the rest: the automatic pipeline crawls, validates
     (``engine``: spark runs the Glue job's code on local Spark) and loads; then search and query."""
-    import os
 
     from catalog.search import build_search_index
     from pipeline import components
@@ -110,18 +109,8 @@ def run_demo(settings: Settings, *, rows: int, engine: str, say: Callable[[str],
 
     t: dict[str, float] = {}
     start = time.monotonic()
-    # The lake's automatic runs use this engine: the daemon inherits it when it starts; this process
-    # (a test, or a caller that goes on) keeps its own setting.
-    saved = os.environ.get("DATALAKE_VALIDATION_ENGINE")
-    if not lifecycle.status(settings).running:
-        os.environ["DATALAKE_VALIDATION_ENGINE"] = engine
-    try:
-        st = lifecycle.up(settings)
-    finally:
-        if saved is None:
-            os.environ.pop("DATALAKE_VALIDATION_ENGINE", None)
-        else:
-            os.environ["DATALAKE_VALIDATION_ENGINE"] = saved
+    # The lake's automatic runs use this engine (a lake already running keeps its own).
+    st = lifecycle.up(settings, env={"DATALAKE_VALIDATION_ENGINE": engine})
     say(f"local lake up at {st.endpoint} (automatic pipeline: debounce {settings.pipeline_debounce_s:g}s)")
     t["up"] = time.monotonic() - start
 

@@ -124,10 +124,12 @@ def _port_free(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) != 0
 
 
-def up(settings: Settings, timeout: float = 90, progress: OnProgress | None = None) -> LakeStatus:
+def up(settings: Settings, timeout: float = 90, progress: OnProgress | None = None,
+       env: dict[str, str] | None = None) -> LakeStatus:
     """Start the lake and wait until it runs; a saved lake is restored first (``progress`` follows it).
 
-    ``timeout`` bounds the start; while a restore reports progress, the wait is extended.
+    ``timeout`` bounds the start; while a restore reports progress, the wait is extended. ``env``
+    adds settings for the lake's processes only (e.g. the engine of its automatic runs).
     """
     from datalake.local import snapshot
 
@@ -156,7 +158,7 @@ def up(settings: Settings, timeout: float = 90, progress: OnProgress | None = No
     log = open(state / "daemon.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "datalake.local.daemon"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-        start_new_session=True, env={**os.environ, "DATALAKE_STATE_DIR": str(state)},
+        start_new_session=True, env={**os.environ, **(env or {}), "DATALAKE_STATE_DIR": str(state)},
     )
     deadline = time.monotonic() + timeout
     last: dict[str, Any] | None = None
