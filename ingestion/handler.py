@@ -94,11 +94,12 @@ def _record_failure(ev: ObjectEvent, exc: Exception, receives: int) -> None:
 @_metrics.log_metrics
 @_tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if is_sqs_batch(event):
-        # A processor per invocation: it holds the batch's state, and the local runtime invokes concurrently.
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return process_partial_response(event=event, record_handler=_sqs_record, processor=processor, context=context)
-    events = parse_document(event)
-    if not events:
-        log.info("no object events (s3:TestEvent or an ignored event type); skipped")
-    return {"processed": [process_event(ev).status for ev in events]}
+    with components.cached_arrivals().batch():
+        if is_sqs_batch(event):
+            # A processor per invocation: it holds the batch's state, and the local runtime invokes concurrently.
+            processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+            return process_partial_response(event=event, record_handler=_sqs_record, processor=processor, context=context)
+        events = parse_document(event)
+        if not events:
+            log.info("no object events (s3:TestEvent or an ignored event type); skipped")
+        return {"processed": [process_event(ev).status for ev in events]}

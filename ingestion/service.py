@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Literal
@@ -90,6 +91,11 @@ class Arrivals:
         # process with a memory limit and a timeout (no file can crash or hang the handler).
         self.profiler: Profiler = profiler or (lambda obs: inspect_object(
             self.objects, obs, budget=self.budget, max_object_bytes=self.max_object_bytes))
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Around the events of one invocation: their dataset-counter writes are folded into one per
+        dataset where the catalog store allows it (``CatalogStore.deferred_counts``)."""
+        return self.store.deferred_counts()
 
     def process(self, ev: ObjectEvent) -> Outcome:
         """Bring the catalog in line with the bucket for the key ``ev`` names."""

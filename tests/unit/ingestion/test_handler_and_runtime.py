@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from datalake.local.context import LocalContext
@@ -16,6 +18,9 @@ def processed(monkeypatch):
     seen = []
 
     class FakeArrivals:
+        def batch(self):
+            return contextlib.nullcontext()
+
         def process(self, ev):
             if "boom" in ev.key:
                 raise RuntimeError("S3 throttled")
