@@ -120,7 +120,6 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return from_dynamo({k: _DESER.deserialize(v) for k, v in item.items()})
 
 
-_LOCAL_WRITE_LOCKS: dict[str, threading.Lock] = {}
 _DEFERRED = threading.local()  # the open ``deferred_counts`` block of this thread, if any
 
 
@@ -147,16 +146,14 @@ def _emulated(client: Any) -> bool:
 
 
 class CatalogStore:
-    def __init__(self, table_name: str, client: Any, *, serialize_writes: bool | None = None) -> None:
+    def __init__(self, table_name: str, client: Any, *, transactions: bool | None = None) -> None:
         self.table = table_name
         self.client = client
-        # The local endpoint does not isolate transactions from each other: a cancelled
-        # TransactWriteItems restores a snapshot of the table, undoing writes that other threads made
-        # meanwhile. Against it (any non-AWS endpoint) this process's conditional writes are serialised;
-        # DynamoDB itself needs no lock.
-        if serialize_writes is None:
-            serialize_writes = _emulated(client)
-        self._lock = _LOCAL_WRITE_LOCKS.setdefault(table_name, threading.Lock()) if serialize_writes else None
+        # Whether a commit is one TransactWriteItems (DynamoDB) or two writes (any other endpoint: the
+        # local one's TransactWriteItems deep-copies the whole table per call, quadratic as the catalog
+        # grows). The local endpoint makes each single write atomic (datalake.local.endpoint), so the two
+        # need no lock: a conditional put loses or wins on its own, and counter ADDs commute.
+        self._transactions = not _emulated(client) if transactions is None else transactions
 
     # --- objects -------------------------------------------------------------------------------
     def get_object(self, dataset: str, bucket: str, key: str, version_id: str | None) -> dict[str, Any] | None:
@@ -230,20 +227,17 @@ class CatalogStore:
             self._guarded(lambda: self.client.put_item(**put), record)
             return delta
         pending = getattr(_DEFERRED, "counts", None)
-        if self._lock is not None and pending is not None:
+        if not self._transactions and pending is not None:
             # Inside ``deferred_counts``: the put now, the counters with the rest of the batch.
             self._guarded(lambda: self.client.put_item(**put), record)
             pending.add(dataset, delta, digest, arrival_time)
             return delta
         update = self._dataset_update(dataset, delta, schema_digests=[digest] if digest else [],
                                       arrival_time=arrival_time)
-        if self._lock is None:
+        if self._transactions:
             self._guarded(lambda: self.client.transact_write_items(TransactItems=[{"Put": put}, {"Update": update}]), record)
         else:
-            # Local endpoint: its TransactWriteItems deep-copies the whole table per call (quadratic as
-            # the catalog grows). Under this process's write lock the conditional put and the counter
-            # update are not interleaved by our own writers; a crash between them leaves drift that
-            # `datalake reconcile` repairs.
+            # Two writes (see __init__); a crash between them leaves drift that `datalake reconcile` repairs.
             def put_then_count() -> None:
                 self.client.put_item(**put)
                 self.client.update_item(**update)
@@ -261,7 +255,7 @@ class CatalogStore:
         drift that `datalake reconcile` repairs, as a crash between the two calls always could.
         Against DynamoDB each commit stays one exact transaction and this does nothing.
         """
-        if self._lock is None or getattr(_DEFERRED, "counts", None) is not None:
+        if self._transactions or getattr(_DEFERRED, "counts", None) is not None:
             yield
             return
         pending = _DEFERRED.counts = _PendingCounts()
@@ -272,8 +266,7 @@ class CatalogStore:
             for dataset, (delta, digests, arrival_time) in pending.by_dataset.items():
                 if any(delta.values()) or digests or arrival_time:
                     update = self._dataset_update(dataset, delta, schema_digests=sorted(digests), arrival_time=arrival_time)
-                    with self._lock:
-                        self.client.update_item(**update)
+                    self.client.update_item(**update)
 
     def _dataset_update(self, dataset: str, delta: Mapping[str, int], *, schema_digests: Collection[str] = (),
                         arrival_time: str | None = None, condition_rev: int | None = None) -> dict[str, Any]:
@@ -298,11 +291,7 @@ class CatalogStore:
 
     def _guarded(self, call: Any, record: Mapping[str, Any]) -> None:
         try:
-            if self._lock is None:
-                call()
-            else:
-                with self._lock:
-                    call()
+            call()
         except ClientError as exc:
             err = exc.response.get("Error", {}).get("Code")
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]

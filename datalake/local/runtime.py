@@ -98,14 +98,25 @@ class SqsMapping(threading.Thread):
                 log.exception("SQS poll failed; retrying")
                 self.stop_event.wait(1)
 
-    def poll_once(self) -> int:
-        resp = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.settings.poll_wait_s,
+    def _receive(self, n: int, wait_s: int) -> list[dict[str, Any]]:
+        return self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=n, WaitTimeSeconds=wait_s,
             AttributeNames=["All"], MessageAttributeNames=["All"],
-        )
-        messages = resp.get("Messages", [])
+        ).get("Messages", [])
+
+    def poll_once(self) -> int:
+        messages = self._receive(SQS_BATCH_SIZE, self.settings.poll_wait_s)
         if not messages:
             return 0
+        # Lambda's MaximumBatchingWindowInSeconds: a batch that is not full waits a little for more,
+        # so a burst becomes a few full invocations rather than many small ones.
+        deadline = time.monotonic() + self.settings.local_sqs_batch_window_s
+        while len(messages) < SQS_BATCH_SIZE and time.monotonic() < deadline and not self.stop_event.is_set():
+            more = self._receive(SQS_BATCH_SIZE - len(messages), 0)
+            if more:
+                messages += more
+            else:
+                self.stop_event.wait(min(0.05, max(0.0, deadline - time.monotonic())))
         event = sqs_event(messages, self.queue_arn, self.settings.region)
         try:
             failed = _failed_ids(self.handler(event, LocalContext("datalake-ingest", region=self.settings.region)))
@@ -132,7 +143,9 @@ class SqsMapping(threading.Thread):
         return len(messages)
 
 
+SQS_BATCH_SIZE = 10  # the template's BatchSize for the arrivals queue
 SHARD_REFRESH_S = 10.0
+STREAM_BATCH_SIZE = 100  # the template's BatchSize for both stream mappings
 
 
 class StreamMapping(threading.Thread):
@@ -146,20 +159,31 @@ class StreamMapping(threading.Thread):
         self.dlq_url = dlq_url
         self.iterators: dict[str, str | None] = {}
         self.checkpoints: dict[str, str] = {}  # last sequence number delivered, per shard
+        # Records read but not yet delivered, per shard, and when the first of them was read: Lambda's
+        # MaximumBatchingWindowInSeconds (one invocation per window or per full batch, not per read).
+        self.buffered: dict[str, list[dict[str, Any]]] = {}
+        self._buffered_since: dict[str, float] = {}
         self.idle = threading.Event()
         self._shards_checked = 0.0
 
     def run(self) -> None:
         while not self.stop_event.is_set():
             try:
-                if self.poll_once() == 0:
+                read = self.poll_once()
+                if read == 0 and not any(self.buffered.values()):
                     self.idle.set()
                     self.stop_event.wait(0.2)
                 else:
                     self.idle.clear()
+                    if read < STREAM_BATCH_SIZE:  # nothing more waiting: let the window gather records
+                        self.stop_event.wait(min(0.2, self.settings.local_stream_batch_window_s))
             except Exception:
                 log.exception("stream poll failed; retrying")
                 self.stop_event.wait(1)
+        try:
+            self.poll_once()  # the stop event is set: what the window still holds is delivered now
+        except Exception:
+            log.exception("stream records held in the batching window were not delivered at stop")
 
     def _refresh_shards(self) -> None:
         # Shards change rarely (splits, table re-creation); describing the stream on every poll
@@ -182,19 +206,27 @@ class StreamMapping(threading.Thread):
             if it is None:
                 continue
             try:
-                resp = self.streams.get_records(ShardIterator=it, Limit=100)
+                resp = self.streams.get_records(ShardIterator=it, Limit=STREAM_BATCH_SIZE)
             except Exception:
                 # An expired or lost iterator: resume after the last record delivered, as Lambda
                 # resumes from its checkpoint, so nothing is skipped or delivered twice.
                 log.warning("shard iterator failed; resuming from the checkpoint", extra={"shard": sid})
+                self.buffered.pop(sid, None)  # read again from the checkpoint
                 self.iterators[sid] = self._iterator_after(sid)
                 continue
             records = resp.get("Records", [])
-            if records:
-                self._deliver(sid, records)
-                self.checkpoints[sid] = records[-1]["dynamodb"]["SequenceNumber"]
-                total += len(records)
             self.iterators[sid] = resp.get("NextShardIterator")
+            total += len(records)
+            if records and not self.buffered.get(sid):
+                self._buffered_since[sid] = time.monotonic()
+            buffer = self.buffered.setdefault(sid, [])
+            buffer += records
+            window = self.settings.local_stream_batch_window_s
+            while buffer and (len(buffer) >= STREAM_BATCH_SIZE or time.monotonic() - self._buffered_since[sid] >= window
+                              or self.stop_event.is_set()):
+                batch, buffer[:] = buffer[:STREAM_BATCH_SIZE], buffer[STREAM_BATCH_SIZE:]
+                self._deliver(sid, batch)
+                self.checkpoints[sid] = batch[-1]["dynamodb"]["SequenceNumber"]
         return total
 
     def _iterator_after(self, shard_id: str) -> str:
