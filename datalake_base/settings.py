@@ -54,9 +54,9 @@ class Settings(BaseSettings):
     # Text files are read up to this many bytes at arrival to count rows; beyond it the count is unknown.
     profile_byte_budget: int = Field(64 * 1024**2, ge=1024, validation_alias=_env("DATALAKE_PROFILE_BYTE_BUDGET"))
     # Local runtime: concurrent SQS pollers (Lambda's concurrency) and stream retry bound.
-    # Two: the endpoint is one Python process, and on this 2-core machine more pollers only made each
-    # request wait longer for it (bench/ingest: 2 pollers 120 files/s, 4 pollers 100 files/s).
-    local_concurrency: int = Field(2, ge=1, le=32, validation_alias=_env("DATALAKE_LOCAL_CONCURRENCY"))
+    # Three: the endpoint is one Python process; on a 2-core machine more pollers only make each request
+    # wait longer for it (bench/ingest, docs/arrivals.md: 2 pollers 139 files/s, 3 145/s, 4 141/s).
+    local_concurrency: int = Field(3, ge=1, le=32, validation_alias=_env("DATALAKE_LOCAL_CONCURRENCY"))
     stream_max_retries: int = Field(3, ge=0, validation_alias=_env("DATALAKE_STREAM_MAX_RETRIES"))
     # The local SQS mapping waits this long for a batch to fill (the template's ingest mapping waits 1 s,
     # MaximumBatchingWindowInSeconds); kept short here, where a person watches files arrive.

@@ -91,6 +91,9 @@ class KeepAliveHandler(MotoRequestHandler):
             self._body = environ["wsgi.input"] = LimitedStream(self.rfile, int(length or 0))
         return environ
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Request logging is off (werkzeug's logger is at ERROR), so do not build the line either."""
+
     def send_header(self, keyword: str, value: str) -> None:
         if keyword.lower() == "connection" and value == "close" and getattr(_connection, "keep_alive", False):
             return
