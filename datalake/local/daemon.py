@@ -12,6 +12,7 @@ restarted): nothing is lost, and the error says how to retry or discard.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ from datalake.local.lifecycle import PROGRESS, wait_for_endpoint
 from datalake_base.settings import Settings, get_settings
 
 STOP_JOIN_S = 30.0  # a handler in the middle of a batch gets this long to finish before the save
+START_STACKS_AFTER_S = 45.0  # see main(): a start still unfinished after this long logs every stack
 
 
 class ProgressFile:
@@ -90,6 +92,9 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_signal(True))
     signal.signal(signal.SIGUSR1, on_signal(False))
     runtime = None
+    # A start that has not finished in this long prints every thread's stack to daemon.log (stderr),
+    # so a hung start says where it hangs; cancelled once the lake runs.
+    faulthandler.dump_traceback_later(START_STACKS_AFTER_S, exit=False)
     try:
         wait_for_endpoint(settings.local_endpoint, timeout=60)
         os.environ["DATALAKE_ENDPOINT_URL"] = settings.local_endpoint
@@ -110,10 +115,12 @@ def main() -> None:
         recovery.replay_journal(settings, manifest.get("journal"), ProgressFile(state, "restore"))
         runtime = _runtime(settings, ids)
         recovery.reconcile_on_start(settings)
-        (state / "daemon.json").write_text(json.dumps({
+        # Atomically (write, then rename): `datalake up` polls this file while it is written.
+        processes.write_json(state / "daemon.json", {
             "pid": os.getpid(), "endpoint_pid": endpoint.pid, "endpoint": settings.local_endpoint,
             "started_at": time.time(), **ids,
-        }))
+        })
+        faulthandler.cancel_dump_traceback_later()
         while True:
             while not stop.wait(1):
                 if endpoint.poll() is not None:

@@ -80,7 +80,8 @@ def status(settings: Settings) -> LakeStatus:
     info = processes.read_json(info_path)
     if info and _alive(info["pid"]):
         return LakeStatus(True, info["endpoint"], info["pid"], time.time() - info["started_at"])
-    info_path.unlink(missing_ok=True)
+    if info:  # only a file naming a dead daemon is stale; one that does not parse is being written
+        info_path.unlink(missing_ok=True)
     return LakeStatus(running=False, stray_endpoint_pid=processes.endpoint_pid(settings.state_path))
 
 
