@@ -37,8 +37,10 @@ def s3_filesystem(endpoint_url: str | None = None, region: str | None = None) ->
     creds = boto3.Session().get_credentials()
     frozen = creds.get_frozen_credentials() if creds else None
     url = urlparse(endpoint_url)
-    return pafs.S3FileSystem(access_key=frozen.access_key if frozen else None,
-                             secret_key=frozen.secret_key if frozen else None,
+    # An emulated endpoint takes any credentials, but unsigned requests are anonymous (access denied):
+    # with none in the environment, sign with the same placeholders as datalake_base.aws.session.
+    return pafs.S3FileSystem(access_key=frozen.access_key if frozen else "local",
+                             secret_key=frozen.secret_key if frozen else "local",
                              session_token=frozen.token if frozen else None,
                              region=region or "us-east-1", endpoint_override=url.netloc, scheme=url.scheme or "http")
 

@@ -49,13 +49,17 @@ def glue_job_runner(settings: Settings) -> Any:
         job = load_plan(settings, arguments["--dataset"], json.loads(arguments["--plan"]))
         arguments["--plan"] = json.dumps(job.to_dict())  # the staged run reads no plan from the lake
         args = [a for k, v in arguments.items() for a in (k, str(v))]
-        env = {**os.environ, "DATALAKE_ENDPOINT_URL": settings.effective_endpoint or "",
+        # The job signs with the environment's credentials, as on Glue; the local endpoint takes any
+        # (datalake_base.aws.session's placeholders when the environment has none).
+        env = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", **os.environ,
+               "DATALAKE_ENDPOINT_URL": settings.effective_endpoint or "",
                "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
         started = time.time()
         with _spark, staged_run(settings, job) as (stage_root, lake):
             proc = subprocess.run([sys.executable, "-m", "glue_jobs.validate_job", *args, "--engine", "spark",
                                    "--stage_root", stage_root, "--lake_uri", lake,
                                    "--endpoint_url", settings.effective_endpoint or "",
+                                   "--region", settings.region,  # Glue's environment names it; here, the lake's
                                    "--spark_master", settings.spark_master],
                                   capture_output=True, text=True, env=env, check=False)
             run = {"JobName": params.get("JobName"), "Id": f"jr_local_{int(started)}", "StartedOn": started,

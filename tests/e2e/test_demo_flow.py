@@ -31,7 +31,8 @@ ROWS = 4000
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
-    with lake_environment(tmp_path_factory.mktemp("lake-state")) as settings:
+    # As `make demo` on a new machine: no AWS credentials or region in the environment.
+    with lake_environment(tmp_path_factory.mktemp("lake-state"), fresh_shell=True) as settings:
         yield settings, run_demo(settings, rows=ROWS, engine="spark", say=lambda _: None)
 
 
