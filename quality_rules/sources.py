@@ -129,10 +129,7 @@ def read_arrow(src: SourceFile) -> pa.Table:
     except SourceReadError:
         raise
     except Exception as exc:
-        raise SourceReadError(
-            f"cannot read source {src.key!r} ({src.path}) as {src.format}/{src.compression}: {exc}. "
-            "Check the declared format and compression."
-        ) from exc
+        raise _read_error(src, exc) from exc
 
 
 def with_lineage(table: pa.Table, key: str) -> pa.Table:
@@ -210,10 +207,7 @@ def arrow_schema(src: SourceFile, staging_dir: Path) -> pa.Schema:
     except SourceReadError:
         raise
     except Exception as exc:
-        raise SourceReadError(
-            f"cannot read source {src.key!r} ({src.path}) as {src.format}/{src.compression}: {exc}. "
-            "Check the declared format and compression."
-        ) from exc
+        raise _read_error(src, exc) from exc
     return read_arrow(src).schema
 
 

@@ -35,7 +35,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from moto.core.utils import camelcase_to_underscores, unix_time
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+from moto.dynamodb.models.utilities import bytesize
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.sqs.exceptions import ReceiptHandleIsInvalid
 import werkzeug.serving
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.exceptions import ClientDisconnected
@@ -128,8 +133,6 @@ class MemoisedDispatcher(DomainDispatcherApplication):
 
 def _delete_message(self: Any, receipt_handle: str) -> None:
     """moto 5.2's ``Queue.delete_message`` with one early-exit pass instead of two full scans."""
-    from moto.sqs.exceptions import ReceiptHandleIsInvalid
-
     if receipt_handle in self.deleted_messages:
         return  # deleting twice is fine, as in SQS
     for i, message in enumerate(self._messages):
@@ -150,8 +153,6 @@ def _visible_messages(self: Any) -> list[Any]:
 
 def _retention_ok(self: Any, queue_name: str, message: Any) -> bool:
     """moto 5.2's retention check without building all of the queue's attributes per message."""
-    from moto.core.utils import unix_time
-
     period = int(self.get_queue(queue_name).message_retention_period)
     return period + message.sent_timestamp / 1000 > unix_time()
 
@@ -172,8 +173,6 @@ class _LazyQueueAttributes(Mapping[str, Any]):
         return names
 
     def __getitem__(self, name: str) -> Any:
-        from moto.core.utils import camelcase_to_underscores
-
         if name not in self._names():
             raise KeyError(name)
         q = self._queue
@@ -208,10 +207,6 @@ def _get_records_response(self: Any) -> str:
 def _item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
     """moto 5.2's ``Item.__init__`` summing the item's size once, not once per attribute set (its
     size-limited dict re-measures the whole item on every insert: quadratic, a quarter of a PutItem)."""
-    from moto.dynamodb.exceptions import ItemSizeTooLarge
-    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
-    from moto.dynamodb.models.utilities import bytesize
-
     self.hash_key, self.range_key = hash_key, range_key
     built = LimitedSizeDict.__new__(LimitedSizeDict)
     size = 0

@@ -83,6 +83,11 @@ def retry_delay(message: dict[str, Any], base_s: float, visibility_timeout_s: in
     return int(max(1, min(visibility_timeout_s, round(base_s * 2 ** (count - 1)))))
 
 
+SQS_BATCH_SIZE = 10  # the template's BatchSize for the arrivals queue
+SHARD_REFRESH_S = 10.0
+STREAM_BATCH_SIZE = 100  # the template's BatchSize for both stream mappings
+
+
 class SqsMapping(threading.Thread):
     def __init__(self, settings: Settings, queue_url: str, handler: Handler, stop: threading.Event, name: str) -> None:
         super().__init__(name=name, daemon=True)
@@ -141,11 +146,6 @@ class SqsMapping(threading.Thread):
         if retry:
             log.warning("messages left on the queue for retry", extra={"count": len(retry), "message_ids": sorted(failed)})
         return len(messages)
-
-
-SQS_BATCH_SIZE = 10  # the template's BatchSize for the arrivals queue
-SHARD_REFRESH_S = 10.0
-STREAM_BATCH_SIZE = 100  # the template's BatchSize for both stream mappings
 
 
 class StreamMapping(threading.Thread):

@@ -19,7 +19,6 @@ from ingestion.events import ObjectEvent
 from quality_rules.exceptions import ValidationFailedError
 from warehouse import build_warehouse
 from tests.fixtures.arrivals import arrive
-from tests.fixtures.arrivals import arrive as _arrive
 
 KEY = "jobs/batch=1/postings.csv"
 
@@ -91,7 +90,7 @@ def test_only_partitions_whose_files_or_rules_changed_are_validated_again(lake, 
     # a file arrives on another day: only that partition runs; the first keeps its run's files
     path = tmp_path / "more.csv"
     generate_jobs_csv(path, rows=200, seed=11)
-    _arrive(lake, "jobs/batch=2/more.csv", path.read_bytes(), "2026-11-26T09:00:00Z")
+    arrive(lake, "jobs/batch=2/more.csv", path.read_bytes(), "2026-11-26T09:00:00Z")
     second = validate_dataset(lake, "jobs", engine="pandas")
 
     assert second.dates == ["2026-11-26"] and second.outcome.rows_in == 200
@@ -133,7 +132,7 @@ def test_a_new_file_in_a_validated_partition_is_validated_alone_and_the_rest_car
     first = validate_dataset(lake, "jobs", engine="pandas").outcome
     path = tmp_path / "same-day.csv"
     generate_jobs_csv(path, rows=300, seed=12)
-    _arrive(lake, "jobs/batch=2/same-day.csv", path.read_bytes(), "2026-11-25T12:00:00Z")
+    arrive(lake, "jobs/batch=2/same-day.csv", path.read_bytes(), "2026-11-25T12:00:00Z")
 
     second = validate_dataset(lake, "jobs", engine="pandas")
 
